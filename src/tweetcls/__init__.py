@@ -1,0 +1,3 @@
+"""tweetcls: classify tweets as being about a real disaster or not."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,171 @@
+"""Callbacks that write a run's artifacts: the exported model, reports and the submission."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torchmetrics.functional.classification import binary_precision_recall_curve
+
+from tweetcls.atomic import atomic_path, write_text
+from tweetcls.errors import ConfigError
+
+#: Written into every exported model directory next to the Hugging Face files.
+EXPORT_META_FILE = "tweetcls.json"
+
+
+class RecoveryCheckpoint(L.Callback):
+    """Saves ``last.ckpt`` every ``every_n_train_steps`` and when the run receives SIGTERM.
+
+    The file goes next to the checkpoints of ``trainer.checkpoint_callback``, where
+    ``fit --config <run config> --ckpt_path last`` looks for it. SIGKILL loses at most
+    ``every_n_train_steps`` steps.
+
+    Args:
+        every_n_train_steps: Optimizer steps between two saves of ``last.ckpt``.
+    """
+
+    def __init__(self, every_n_train_steps: int = 100) -> None:
+        if every_n_train_steps < 1:
+            raise ConfigError(f"every_n_train_steps: must be >= 1, got {every_n_train_steps}")
+        self.every_n_train_steps = every_n_train_steps
+
+    def _save(self, trainer: L.Trainer) -> None:
+        checkpoint = trainer.checkpoint_callback
+        if not isinstance(checkpoint, ModelCheckpoint) or checkpoint.dirpath is None:
+            return
+        name = f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}{ModelCheckpoint.FILE_EXTENSION}"
+        trainer.save_checkpoint(str(Path(checkpoint.dirpath) / name), weights_only=False)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step % self.every_n_train_steps == 0 and not trainer.sanity_checking:
+            self._save(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
+        if isinstance(exception, SIGTERMException):
+            self._save(trainer)
+
+
+class ExportBestModel(L.Callback):
+    """After ``fit``, writes the best checkpoint as a Hugging Face model directory.
+
+    The directory holds ``save_pretrained`` weights and config, the tokenizer, and
+    ``tweetcls.json`` (threshold, input settings, validation metrics) for serving.
+
+    Args:
+        dirpath: Output directory; replaced atomically.
+    """
+
+    def __init__(self, dirpath: str = "model") -> None:
+        self.dirpath = Path(dirpath)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        network = copy.deepcopy(pl_module.model).cpu()
+        threshold = float(pl_module.threshold)
+        if best:
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            network.load_state_dict(
+                {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+            )
+            threshold = float(state["threshold"])
+        else:
+            rank_zero_warn("no best checkpoint was saved; exporting the final weights")
+        data = trainer.datamodule
+        meta = {
+            "threshold": threshold,
+            "pretrained_model": pl_module.hparams.pretrained_model,
+            "max_length": data.max_length,
+            "use_keyword": data.use_keyword,
+            "use_location": data.use_location,
+            "checkpoint": str(best),
+            "best_val_f1": _as_float(
+                getattr(trainer.checkpoint_callback, "best_model_score", None)
+            ),
+        }
+        with atomic_path(self.dirpath) as tmp:
+            network.save_pretrained(tmp)
+            data.tokenizer.save_pretrained(tmp)
+            (tmp / EXPORT_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _as_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class TestReport(L.Callback):
+    """After ``test``, writes ``metrics.json`` and the precision-recall curve (``pr_curve.csv``).
+
+    Args:
+        dirpath: Directory of the reports.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, dirpath: str = "reports") -> None:
+        self.dirpath = Path(dirpath)
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {
+            key.removeprefix("test/"): round(float(value), 6)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith("test/")
+        }
+        metrics["evaluated_on"] = "validation split (Kaggle's test set has no labels)"
+        metrics["samples"] = len(pl_module.test_results["labels"])
+        write_text(self.dirpath / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        precision, recall, thresholds = binary_precision_recall_curve(
+            pl_module.test_results["probs"], pl_module.test_results["labels"], thresholds=101
+        )
+        curve = pd.DataFrame(
+            {
+                "threshold": thresholds.numpy(),
+                "precision": precision[:-1].numpy(),
+                "recall": recall[:-1].numpy(),
+            }
+        )
+        with atomic_path(self.dirpath / "pr_curve.csv") as tmp:
+            curve.round(6).to_csv(tmp, index=False)
+
+
+class SubmissionWriter(BasePredictionWriter):
+    """After ``predict``, writes the Kaggle submission ``id,target`` (and probabilities).
+
+    Args:
+        path: Submission CSV.
+        probabilities_path: Optional CSV of ``id,probability``; ``None`` skips it.
+    """
+
+    def __init__(
+        self, path: str = "predictions/submission.csv", probabilities_path: str | None = None
+    ) -> None:
+        super().__init__(write_interval="epoch")
+        self.path = Path(path)
+        self.probabilities_path = Path(probabilities_path) if probabilities_path else None
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        columns = {key: torch.cat([p[key] for p in predictions]).cpu() for key in predictions[0]}
+        if trainer.world_size > 1:
+            gathered = [None] * trainer.world_size
+            torch.distributed.all_gather_object(gathered, columns)
+            columns = {k: torch.cat([g[k] for g in gathered]) for k in columns}
+        if trainer.global_rank != 0:
+            return
+        frame = pd.DataFrame({k: v.numpy() for k, v in columns.items()}).drop_duplicates("id")
+        # distributed samplers interleave and pad: restore the order of the input file
+        frame = frame.set_index("id").loc[trainer.datamodule.ids["test"]].reset_index()
+        with atomic_path(self.path) as tmp:
+            frame[["id", "target"]].to_csv(tmp, index=False)
+        if self.probabilities_path is not None:
+            with atomic_path(self.probabilities_path) as tmp:
+                frame[["id", "probability"]].round(6).to_csv(tmp, index=False)

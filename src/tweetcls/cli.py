@@ -1,0 +1,107 @@
+"""``python -m tweetcls``: LightningCLI (fit, validate, test, predict) plus ``preprocess``.
+
+Every command reads the same experiment YAML. The model's ``pretrained_model`` is linked to
+the DataModule's tokenizer, and run outputs (checkpoints, exported model) are placed under
+``trainer.default_root_dir``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from jsonargparse import Namespace
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+
+from tweetcls.callbacks import ExportBestModel, SubmissionWriter, TestReport
+from tweetcls.datamodule import DisasterTweetsDataModule
+from tweetcls.errors import TweetclsError
+from tweetcls.model import TweetClassifier
+
+#: Commands handled outside LightningCLI, with their module's ``main``.
+EXTRA_COMMANDS = {
+    "preprocess": "tweetcls.preprocess_cli",
+    "tiny-model": "tweetcls.tiny_model",
+}
+
+
+def _under_root(leaf: str):
+    def compute(root: str | Path | None) -> str:
+        return str(Path(root or ".") / leaf)
+
+    return compute
+
+
+class TweetCLI(LightningCLI):
+    """LightningCLI with tweetcls' linked arguments and artifact callbacks."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model.pretrained_model", "data.pretrained_model")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/f1",
+                "checkpoint.mode": "max",
+                "checkpoint.filename": "best",
+                "checkpoint.save_last": True,
+                "checkpoint.enable_version_counter": False,
+            }
+        )
+        parser.link_arguments(
+            "trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_under_root("checkpoints")
+        )
+        parser.add_lightning_class_args(ExportBestModel, "export")
+        parser.link_arguments(
+            "trainer.default_root_dir", "export.dirpath", compute_fn=_under_root("model")
+        )
+        parser.add_lightning_class_args(TestReport, "report")
+        parser.add_lightning_class_args(SubmissionWriter, "submission")
+
+    def before_instantiate_classes(self) -> None:
+        """Choose the logger when the config leaves it at Lightning's default.
+
+        ``fit`` logs to a CSVLogger in ``<default_root_dir>/logs`` (a fixed path that DVC can
+        track as plots). Evaluation runs report through TestReport/SubmissionWriter: a logger
+        there would overwrite the training logs of the run they evaluate.
+        """
+        if self.subcommand is None:  # parse-only use, see preprocess_cli
+            return
+        trainer = self.config[self.subcommand].trainer
+        if self.subcommand != "fit":
+            trainer.logger = False
+        elif trainer.logger in (None, True):
+            trainer.logger = Namespace(
+                class_path="lightning.pytorch.loggers.CSVLogger",
+                init_args=Namespace(
+                    save_dir=trainer.default_root_dir or ".", name="logs", version=""
+                ),
+            )
+
+
+def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -> TweetCLI:
+    """Build (and by default run) ``cli_class`` with tweetcls' model, data and defaults."""
+    return cli_class(
+        TweetClassifier,
+        DisasterTweetsDataModule,
+        seed_everything_default=42,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``python -m tweetcls`` and of the tests."""
+    argv = sys.argv[1:] if args is None else list(args)
+    try:
+        if argv and argv[0] in EXTRA_COMMANDS:
+            module = __import__(EXTRA_COMMANDS[argv[0]], fromlist=["main"])
+            if args is None:  # let the command's parser read sys.argv, named after it
+                sys.argv = [f"{Path(sys.argv[0]).name} {argv[0]}", *argv[1:]]
+            module.main(None if args is None else argv[1:])
+        else:
+            run_cli_class(TweetCLI, args)
+    except TweetclsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,17 @@
+"""Errors a user can cause; the CLI prints them as one line and exits with code 2."""
+
+
+class TweetclsError(Exception):
+    """Base class: bad input, bad configuration or an unreachable resource."""
+
+
+class DataValidationError(TweetclsError):
+    """A raw or processed data file is missing or malformed."""
+
+
+class PretrainedModelError(TweetclsError):
+    """The configured pretrained model cannot be found or downloaded."""
+
+
+class ConfigError(TweetclsError, ValueError):
+    """A configuration value is out of range."""

@@ -1,0 +1,181 @@
+"""``TweetClassifier``: a Hugging Face sequence classifier as a LightningModule."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import CatMetric, MaxMetric, MetricCollection
+from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
+from torchmetrics.functional.classification import (
+    binary_accuracy,
+    binary_auroc,
+    binary_f1_score,
+    binary_precision,
+    binary_recall,
+)
+from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+
+from tweetcls.errors import ConfigError
+from tweetcls.pretrained import resolve_pretrained
+from tweetcls.threshold import best_f1_threshold
+
+
+class TweetClassifier(L.LightningModule):
+    """Fine-tunes ``AutoModelForSequenceClassification``: disaster tweets (1) vs others (0).
+
+    Validation picks the decision threshold that maximises F1; it is stored in the checkpoint
+    and used by ``test`` and ``predict``. Logged per stage: ``f1`` and ``accuracy`` at 0.5,
+    ``auroc``; on validation also ``f1_tuned`` and ``threshold``.
+
+    Args:
+        pretrained_model: Hugging Face Hub name or local directory of the encoder, e.g.
+            ``roberta-base`` or ``sentence-transformers/all-MiniLM-L6-v2``.
+        learning_rate: Peak AdamW learning rate, reached after warm-up.
+        weight_decay: AdamW weight decay; biases and normalisation weights are exempt.
+        warmup_ratio: Fraction of all optimizer steps spent warming up linearly from 0; the
+            rate then decays linearly to 0 at the last step.
+        adam_epsilon: AdamW epsilon.
+        classifier_dropout: Dropout before the classification head; ``None`` keeps the
+            pretrained config's value.
+    """
+
+    def __init__(
+        self,
+        pretrained_model: str,
+        learning_rate: float = 3e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        adam_epsilon: float = 1e-8,
+        classifier_dropout: float | None = None,
+    ) -> None:
+        super().__init__()
+        if learning_rate <= 0:
+            raise ConfigError(f"model.learning_rate: must be > 0, got {learning_rate}")
+        if weight_decay < 0:
+            raise ConfigError(f"model.weight_decay: must be >= 0, got {weight_decay}")
+        if not 0 <= warmup_ratio < 1:
+            raise ConfigError(f"model.warmup_ratio: must lie in [0, 1), got {warmup_ratio}")
+        if classifier_dropout is not None and not 0 <= classifier_dropout < 1:
+            raise ConfigError(
+                f"model.classifier_dropout: must lie in [0, 1), got {classifier_dropout}"
+            )
+        self.save_hyperparameters()
+        extra = {} if classifier_dropout is None else {"classifier_dropout": classifier_dropout}
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            resolve_pretrained(pretrained_model),
+            num_labels=2,
+            id2label={0: "not_disaster", 1: "disaster"},
+            label2id={"not_disaster": 0, "disaster": 1},
+            **extra,
+        ).train()  # from_pretrained returns eval mode; Lightning keeps modules' modes
+        self.register_buffer("threshold", torch.tensor(0.5))
+        self.train_metrics = MetricCollection(
+            {"f1": BinaryF1Score(), "accuracy": BinaryAccuracy()}, prefix="train/"
+        )
+        self.eval_probs = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
+        self.eval_labels = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
+        self.val_f1_best = MaxMetric()
+        #: probabilities and labels of the last ``test`` run, for reports.
+        self.test_results: dict[str, torch.Tensor] = {}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of shape (batch, 2)."""
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "id")}
+        return self.model(**inputs).logits
+
+    def _probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.float().softmax(-1)[:, 1]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch)
+        loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        self.train_metrics.update(self._probs(logits), batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+        logits = self(batch)
+        loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        self.log(f"{stage}/loss", loss, batch_size=len(logits), sync_dist=True)
+        self.eval_probs[stage].update(self._probs(logits))
+        self.eval_labels[stage].update(batch["labels"])
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def _epoch_scores(self, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = self.eval_probs[stage].compute().flatten()
+        labels = self.eval_labels[stage].compute().flatten().long()
+        self.eval_probs[stage].reset()
+        self.eval_labels[stage].reset()
+        return probs, labels
+
+    def on_validation_epoch_end(self) -> None:
+        probs, labels = self._epoch_scores("val")
+        f1 = binary_f1_score(probs, labels)
+        if not self.trainer.sanity_checking:
+            threshold, f1_tuned = best_f1_threshold(probs, labels)
+            self.threshold.fill_(threshold)
+            self.val_f1_best.update(f1)
+            self.log_dict(
+                {
+                    "val/f1_tuned": f1_tuned,
+                    "val/threshold": threshold,
+                    "val/f1_best": self.val_f1_best.compute(),
+                }
+            )
+        self.log_dict(
+            {
+                "val/f1": f1,
+                "val/accuracy": binary_accuracy(probs, labels),
+                "val/auroc": binary_auroc(probs, labels),
+            },
+            prog_bar=True,
+        )
+
+    def on_test_epoch_end(self) -> None:
+        probs, labels = self._epoch_scores("test")
+        threshold = float(self.threshold)
+        self.test_results = {"probs": probs.cpu(), "labels": labels.cpu()}
+        self.log_dict(
+            {
+                "test/f1": binary_f1_score(probs, labels, threshold=threshold),
+                "test/precision": binary_precision(probs, labels, threshold=threshold),
+                "test/recall": binary_recall(probs, labels, threshold=threshold),
+                "test/accuracy": binary_accuracy(probs, labels, threshold=threshold),
+                "test/auroc": binary_auroc(probs, labels),
+                "test/f1_at_0.5": binary_f1_score(probs, labels),
+                "test/threshold": threshold,
+            }
+        )
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict:
+        probs = self._probs(self(batch))
+        return {"id": batch["id"], "probability": probs, "target": (probs >= self.threshold).long()}
+
+    def configure_optimizers(self):
+        """AdamW (no decay on biases and norm weights) with linear warm-up and decay per step."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {
+                "params": [p for p in params if p.ndim >= 2],
+                "weight_decay": self.hparams.weight_decay,
+            },
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(
+            groups, lr=self.hparams.learning_rate, eps=self.hparams.adam_epsilon
+        )
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(self.hparams.warmup_ratio * total_steps), total_steps
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,105 @@
+"""Shared fixtures: offline environment, raw data, a tiny RoBERTa, processed data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tweetcls.cli import main
+from tweetcls.tiny_model import build_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
+
+
+def raw_data_dir() -> Path:
+    """The pulled ``data/raw`` if present, else the plain copy in ``../shared/data``."""
+    for candidate in (ROOT / "data" / "raw", ROOT.parent / "shared" / "data"):
+        if (candidate / "train.csv").is_file():
+            return candidate
+    pytest.fail("no raw data: run `dvc pull` (or place ../shared/data beside the repo)")
+
+
+@pytest.fixture(autouse=True)
+def _plain_argv(monkeypatch):
+    # LightningCLI warns when it gets args while sys.argv holds pytest's own arguments.
+    monkeypatch.setattr(sys, "argv", ["tweetcls"])
+
+
+@pytest.fixture(scope="session")
+def raw_dir(tmp_path_factory) -> Path:
+    """A private copy of the three raw CSVs."""
+    target = tmp_path_factory.mktemp("raw")
+    for name in ("train.csv", "test.csv", "sample_submission.csv"):
+        shutil.copy(raw_data_dir() / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, raw_dir) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny-roberta", raw_dir / "train.csv")
+
+
+@pytest.fixture(scope="session")
+def processed_dir(tmp_path_factory, raw_dir, tiny_model_dir) -> Path:
+    """Processed splits written by the real preprocess command."""
+    out = tmp_path_factory.mktemp("processed") / "data"
+    main(
+        [
+            "preprocess",
+            *tiny_args(raw_dir, out, tiny_model_dir)[:8],
+            "--report_path",
+            str(out.parent / "data.json"),
+        ]
+    )
+    return out
+
+
+def tiny_args(raw_dir: Path, data_dir: Path, tiny_model_dir: Path, cache_dir: Path | None = None):
+    """Arguments that point configs/tiny.yaml at test-local files."""
+    args = [
+        "--config",
+        str(TINY_CONFIG),
+        "--model.pretrained_model",
+        str(tiny_model_dir),
+        "--data.raw_dir",
+        str(raw_dir),
+        "--data.data_dir",
+        str(data_dir),
+    ]
+    if cache_dir is not None:
+        args += ["--data.cache_dir", str(cache_dir)]
+    return args
+
+
+@pytest.fixture
+def tiny_run(tmp_path, raw_dir, processed_dir, tiny_model_dir):
+    """Build ``main`` arguments for one tiny run whose outputs all land under ``tmp_path``."""
+
+    def build(command: str, *extra: str) -> list[str]:
+        return [
+            command,
+            *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
+            "--trainer.default_root_dir",
+            str(tmp_path / "run"),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+            "--report.dirpath",
+            str(tmp_path / "reports"),
+            "--submission.path",
+            str(tmp_path / "predictions" / "submission.csv"),
+            *extra,
+        ]
+
+    return build
