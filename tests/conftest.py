@@ -29,10 +29,12 @@ def raw_data_dir() -> Path:
     pytest.fail("no raw data: run `dvc pull` (or place ../shared/data beside the repo)")
 
 
-@pytest.fixture(autouse=True)
-def _plain_argv(monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _plain_argv():
     # LightningCLI warns when it gets args while sys.argv holds pytest's own arguments.
-    monkeypatch.setattr(sys, "argv", ["tweetcls"])
+    saved, sys.argv = sys.argv, ["tweetcls"]
+    yield
+    sys.argv = saved
 
 
 @pytest.fixture(scope="session")

@@ -127,6 +127,8 @@ class TestReport(L.Callback):
         precision, recall, thresholds = binary_precision_recall_curve(
             pl_module.test_results["probs"], pl_module.test_results["labels"], thresholds=101
         )
+        # no positive prediction above a threshold: precision 1 by convention (as scikit-learn)
+        precision = torch.nan_to_num(precision, nan=1.0)
         curve = pd.DataFrame(
             {
                 "threshold": thresholds.numpy(),

@@ -13,6 +13,7 @@ from pathlib import Path
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from transformers.utils import logging as hf_logging
 
 from tweetcls.callbacks import ExportBestModel, SubmissionWriter, TestReport
 from tweetcls.datamodule import DisasterTweetsDataModule
@@ -94,6 +95,7 @@ def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -
 def main(args: list[str] | None = None) -> None:
     """Entry point of ``python -m tweetcls`` and of the tests."""
     argv = sys.argv[1:] if args is None else list(args)
+    hf_logging.disable_progress_bar()  # per-file loading bars drown the CLI's own output
     try:
         if argv and argv[0] in EXTRA_COMMANDS:
             module = __import__(EXTRA_COMMANDS[argv[0]], fromlist=["main"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import lightning as L
@@ -123,12 +124,19 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             parts.append(" | ".join(field for field in fields if field))
         return parts, list(texts)
 
+    def _tokenizer_fingerprint(self) -> str:
+        """The tokenizer's full definition, without the truncation state that calls change."""
+        spec = json.loads(self.tokenizer.backend_tokenizer.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+        return json.dumps(spec, sort_keys=True)
+
     def _cache_key(self, csv_path: Path) -> str:
         digest = hashlib.sha256()
         for part in (
             _CACHE_VERSION,
             hashlib.md5(csv_path.read_bytes()).hexdigest(),
-            self.tokenizer.backend_tokenizer.to_str(),
+            self._tokenizer_fingerprint(),
             repr((self.max_length, self.use_keyword, self.use_location)),
         ):
             digest.update(part.encode())
@@ -152,19 +160,19 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         key = self._cache_key(csv_path)
         cache_file = self.cache_dir / "tokenized" / f"{split}-{key}.arrow"
         cache_file.parent.mkdir(parents=True, exist_ok=True)
+        self.ids[split] = frame["id"].tolist()
+        if cache_file.is_file():
+            return Dataset.from_file(str(cache_file))
         columns = ["id", "keyword", "location", "text"] + (["target"] if "target" in frame else [])
         dataset = Dataset.from_pandas(frame[columns], preserve_index=False)
         disable_progress_bars()
-        tokenized = dataset.map(
+        return dataset.map(
             self._tokenize_batch,
             batched=True,
             remove_columns=[c for c in columns if c != "id"],
             cache_file_name=str(cache_file),
-            load_from_cache_file=True,
             new_fingerprint=f"{split}-{key}",
         )
-        self.ids[split] = frame["id"].tolist()
-        return tokenized
 
     def setup(self, stage: str) -> None:
         splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("val",)}.get(

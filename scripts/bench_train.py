@@ -1,0 +1,400 @@
+"""Benchmark training throughput (samples/s) of ``TweetClassifier`` on CPU.
+
+For each model (``tiny``: a freshly built 2-layer RoBERTa; ``minilm``:
+``sentence-transformers/all-MiniLM-L6-v2``) one fixed list of pre-collated training batches is
+taken from ``DisasterTweetsDataModule.train_dataloader()`` (length-grouped, padded to each
+batch's longest member, evenly spaced over one epoch). The same batches then feed,
+alternately for ``--repeats`` rounds:
+
+* ``lightning``: ``lightning.Trainer.fit`` (CPU, 32-true, no logger, checkpointing, progress bar
+  or model summary, no validation). A callback times from the start of the first timed batch to
+  the end of the last, so trainer start-up is excluded; ``training_step`` (with its metric
+  updates and logging) is part of what is timed.
+* ``plain``: a plain PyTorch loop over the same model class: ``module(batch)``, cross-entropy,
+  backward, AdamW step, linear warm-up/decay scheduler step, ``zero_grad``; the optimizer and
+  scheduler are built exactly as ``TweetClassifier.configure_optimizers`` builds them.
+* ``plain, max_length``: the plain loop on the same batches re-padded to ``max_length``,
+  i.e. without dynamic padding.
+
+Each round runs ``--warmup-steps`` untimed steps, then ``--steps`` timed optimizer steps, on
+fresh, seeded weights. The table reports the median samples/s over the rounds and ratios
+against the plain loop with dynamic padding.
+
+Run from the repository root (offline)::
+
+    export HF_HUB_OFFLINE=1
+    python scripts/bench_train.py --models tiny minilm
+
+The machine should be otherwise idle: other CPU load distorts the numbers, and with
+oversubscribed cores torch's thread pool slows down many-fold (``--threads 1`` limits that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers.utils import logging as hf_logging
+
+from tweetcls.datamodule import DisasterTweetsDataModule
+from tweetcls.model import TweetClassifier
+from tweetcls.tiny_model import build_tiny_model
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to benchmark for one model name; values mirror ``configs/<name>.yaml``."""
+
+    pretrained: str | None  # None: build the tiny model (or use ``--tiny-dir``)
+    learning_rate: float
+    warmup_ratio: float
+    max_length: int
+    default_steps: int
+
+
+MODELS: dict[str, ModelSpec] = {
+    "tiny": ModelSpec(None, 1e-3, 0.1, 64, 100),
+    "minilm": ModelSpec("sentence-transformers/all-MiniLM-L6-v2", 1e-4, 0.1, 128, 30),
+}
+
+MODES = ("lightning", "plain", "plain, max_length")
+
+
+@dataclass
+class Result:
+    """Samples/s of each mode over the rounds, and the mean padded length of its batches."""
+
+    model: str
+    steps: int
+    samples_per_s: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
+    mean_length: dict[str, float] = field(default_factory=dict)
+
+    def median(self, mode: str) -> float:
+        """Median samples/s of ``mode``."""
+        return statistics.median(self.samples_per_s[mode])
+
+    def paired_ratio(self, mode: str, baseline: str = "plain") -> float:
+        """Median over rounds of ``mode`` / ``baseline`` measured in the same round."""
+        pairs = zip(self.samples_per_s[mode], self.samples_per_s[baseline], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+
+class ThroughputTimer(L.Callback):
+    """Times the training batches from index ``skip`` on, from batch start to batch end."""
+
+    def __init__(self, skip: int) -> None:
+        self.skip = skip
+        self.start: float | None = None
+        self.end: float | None = None
+        self.samples = 0
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == self.skip:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if batch_idx >= self.skip:
+            self.samples += len(batch["labels"])
+            self.end = time.perf_counter()
+
+    @property
+    def samples_per_s(self) -> float:
+        """Timed samples divided by the timed seconds."""
+        if self.start is None or self.end is None:
+            raise RuntimeError("no timed batch ran; is max_steps larger than the warm-up?")
+        return self.samples / (self.end - self.start)
+
+
+def build_module(spec: ModelSpec, pretrained: str, seed: int) -> TweetClassifier:
+    """A freshly loaded ``TweetClassifier`` with seeded new weights (the classifier head)."""
+    L.seed_everything(seed, verbose=False)
+    return TweetClassifier(
+        pretrained, learning_rate=spec.learning_rate, warmup_ratio=spec.warmup_ratio
+    )
+
+
+def build_optimization(
+    module: TweetClassifier, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW and schedule as ``TweetClassifier.configure_optimizers`` makes them (no trainer)."""
+    hp = module.hparams
+    params = [p for p in module.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": hp.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(hp.warmup_ratio * total_steps), total_steps
+    )
+    return optimizer, scheduler
+
+
+def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
+    """Samples/s of ``Trainer.fit`` over ``batches``; the first ``warmup`` are not timed."""
+    timer = ThroughputTimer(skip=warmup)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision="32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        max_epochs=1,
+        max_steps=len(batches),
+        callbacks=[timer],
+    )
+    trainer.fit(module, train_dataloaders=DataLoader(list(batches), batch_size=None))
+    return timer.samples_per_s
+
+
+def run_plain(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
+    """Samples/s of a plain PyTorch loop over ``batches``; the first ``warmup`` are not timed."""
+    optimizer, scheduler = build_optimization(module, total_steps=len(batches))
+    module.train()
+    samples, start = 0, 0.0
+    for step, batch in enumerate(batches):
+        if step == warmup:
+            start = time.perf_counter()
+        logits = module(batch)
+        loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        if step >= warmup:
+            samples += len(batch["labels"])
+    return samples / (time.perf_counter() - start)
+
+
+def take_batches(loader: Iterable[Any], count: int) -> list[Batch]:
+    """``count`` batches of one epoch of ``loader``, evenly spaced, as plain dicts.
+
+    Length-grouped sampling sorts each mega-batch longest first, so the first batches of an
+    epoch are its longest; spacing the picks over the epoch keeps the length mix
+    representative. An epoch shorter than ``count`` is repeated.
+    """
+    epoch = [dict(batch) for batch in loader]
+    if not epoch:
+        raise RuntimeError("the training dataloader is empty")
+    if count >= len(epoch):
+        return [epoch[i % len(epoch)] for i in range(count)]
+    return [epoch[i * len(epoch) // count] for i in range(count)]
+
+
+def pad_to(batch: Batch, length: int, tokenizer: PreTrainedTokenizerBase) -> Batch:
+    """``batch`` with every (batch, sequence) tensor padded to ``length`` tokens."""
+    seq_len = batch["input_ids"].shape[1]
+    pad_values = {
+        "input_ids": tokenizer.pad_token_id,
+        "token_type_ids": tokenizer.pad_token_type_id,
+        "attention_mask": 0,
+    }
+    padded = dict(batch)
+    for key, tensor in batch.items():
+        if tensor.ndim != 2 or tensor.shape[1] != seq_len or length <= seq_len:
+            continue
+        filler = tensor.new_full((tensor.shape[0], length - seq_len), pad_values.get(key, 0))
+        parts = [filler, tensor] if tokenizer.padding_side == "left" else [tensor, filler]
+        padded[key] = torch.cat(parts, dim=1)
+    return padded
+
+
+def mean_length(batches: Sequence[Batch]) -> float:
+    """Mean padded sequence length of ``batches``."""
+    return statistics.fmean(b["input_ids"].shape[1] for b in batches)
+
+
+def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> Result:
+    """Run all rounds for one model; progress goes to stderr."""
+    spec = MODELS[name]
+    pretrained = spec.pretrained
+    if pretrained is None:
+        if args.tiny_dir is not None:
+            pretrained = str(args.tiny_dir)
+        else:
+            train_csv = args.raw_dir / "train.csv"
+            log(f"[{name}] building tiny model from {train_csv}")
+            pretrained = str(build_tiny_model(work_dir / "tiny-roberta", train_csv))
+    max_length = args.max_length or spec.max_length
+    steps = args.steps or spec.default_steps
+    datamodule = DisasterTweetsDataModule(
+        pretrained,
+        data_dir=str(args.data_dir),
+        raw_dir=str(args.raw_dir),
+        batch_size=args.batch_size,
+        max_length=max_length,
+        cache_dir=str(work_dir / f"cache-{name}"),
+    )
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    L.seed_everything(args.seed, verbose=False)
+    dynamic = take_batches(datamodule.train_dataloader(), args.warmup_steps + steps)
+    fixed = [pad_to(b, max_length, datamodule.tokenizer) for b in dynamic]
+    result = Result(name, steps)
+    result.mean_length = {"lightning": mean_length(dynamic), "plain": mean_length(dynamic)}
+    result.mean_length["plain, max_length"] = mean_length(fixed)
+    runs = {
+        "lightning": (run_lightning, dynamic),
+        "plain": (run_plain, dynamic),
+        "plain, max_length": (run_plain, fixed),
+    }
+    for round_ in range(1, args.repeats + 1):
+        for mode in MODES:
+            runner, batches = runs[mode]
+            module = build_module(spec, pretrained, args.seed + round_)
+            rate = runner(module, batches, args.warmup_steps)
+            result.samples_per_s[mode].append(rate)
+            log(f"[{name}] round {round_}/{args.repeats} {mode}: {rate:.1f} samples/s")
+            del module
+            gc.collect()
+    return result
+
+
+def format_report(results: Sequence[Result], args: argparse.Namespace) -> str:
+    """The markdown report: header lines, the throughput table and a summary table."""
+    lines = [
+        "# Training throughput (CPU)",
+        "",
+        f"- date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- host: {platform.platform()}, python {platform.python_version()}",
+        f"- torch {torch.__version__}, lightning {L.__version__}; "
+        f"torch threads: {torch.get_num_threads()}",
+        f"- load average at start (1/5/15 min): {args.load_average}; "
+        "other CPU load distorts the numbers",
+        f"- batch size: {args.batch_size}; warm-up steps (untimed): {args.warmup_steps}; "
+        f"repeats: {args.repeats}",
+        "- timed steps per round: " + ", ".join(f"{r.model} {r.steps}" for r in results),
+        "- ratio: median samples/s / median samples/s of `plain` (dynamic padding) of the model",
+        "",
+        "| model | mode | padding | mean seq len | samples/s (median) | samples/s (min-max) "
+        "| ratio |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        base = r.median("plain")
+        for mode in MODES:
+            rates = r.samples_per_s[mode]
+            padding = "max_length" if "max_length" in mode else "dynamic"
+            lines.append(
+                f"| {r.model} | {mode.split(',')[0]} | {padding} | {r.mean_length[mode]:.1f} "
+                f"| {r.median(mode):.1f} | {min(rates):.1f}-{max(rates):.1f} "
+                f"| {r.median(mode) / base:.3f} |"
+            )
+    lines += [
+        "",
+        "| model | Lightning / plain | Lightning / plain (paired rounds) "
+        "| dynamic-padding speed-up | speed-up (paired rounds) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        plain = r.median("plain")
+        lines.append(
+            f"| {r.model} | {r.median('lightning') / plain:.3f} "
+            f"| {r.paired_ratio('lightning'):.3f} "
+            f"| {plain / r.median('plain, max_length'):.2f}x "
+            f"| {1 / r.paired_ratio('plain, max_length'):.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    """Progress message on stderr (stdout carries only the report)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--data-dir", type=Path, default=Path("data/processed"))
+    parser.add_argument(
+        "--raw-dir",
+        type=Path,
+        default=Path("data/raw"),
+        help="Raw Kaggle CSVs: tiny tokenizer corpus, and input if --data-dir is missing.",
+    )
+    parser.add_argument(
+        "--tiny-dir", type=Path, help="Existing tiny model directory (default: build one)."
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=32)
+    parser.add_argument(
+        "--max-length",
+        type=positive_int,
+        help="Tokenizer max_length and fixed padding length (default: tiny 64, minilm 128).",
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        help="Timed optimizer steps per round (default: tiny 100, minilm 30).",
+    )
+    parser.add_argument("--warmup-steps", type=int, default=3, help="Untimed steps per round.")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="Rounds per mode.")
+    parser.add_argument("--threads", type=positive_int, help="torch.set_num_threads.")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if args.warmup_steps < 0:
+        parser.error("--warmup-steps must be >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Benchmark the chosen models and print the markdown report."""
+    args = parse_args(argv)
+    args.load_average = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
+    hf_logging.disable_progress_bar()
+    with tempfile.TemporaryDirectory(prefix="bench_train-") as tmp:
+        results = [bench_model(name, args, Path(tmp)) for name in dict.fromkeys(args.models)]
+    print(format_report(results, args))
+
+
+if __name__ == "__main__":
+    main()
