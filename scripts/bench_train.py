@@ -51,7 +51,7 @@ import lightning as L
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from tweetcls.datamodule import DisasterTweetsDataModule
@@ -142,23 +142,6 @@ def build_module(spec: ModelSpec, pretrained: str, seed: int) -> TweetClassifier
     )
 
 
-def build_optimization(
-    module: TweetClassifier, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """AdamW and schedule as ``TweetClassifier.configure_optimizers`` makes them (no trainer)."""
-    hp = module.hparams
-    params = [p for p in module.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": hp.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, eps=hp.adam_epsilon)
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(hp.warmup_ratio * total_steps), total_steps
-    )
-    return optimizer, scheduler
-
-
 def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
     """Samples/s of ``Trainer.fit`` over ``batches``; the first ``warmup`` are not timed."""
     timer = ThroughputTimer(skip=warmup)
@@ -182,7 +165,7 @@ def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int
 
 def run_plain(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
     """Samples/s of a plain PyTorch loop over ``batches``; the first ``warmup`` are not timed."""
-    optimizer, scheduler = build_optimization(module, total_steps=len(batches))
+    optimizer, scheduler = module.optimizer_and_scheduler(total_steps=len(batches))
     module.train()
     samples, start = 0, 0.0
     for step, batch in enumerate(batches):

@@ -27,6 +27,13 @@ EXTRA_COMMANDS = {
 }
 
 
+DESCRIPTION = (
+    "tweetcls: fine-tune a Hugging Face encoder to tell disaster tweets from others. "
+    "Also: `tweetcls preprocess --config X` (raw CSVs -> data/processed) and "
+    "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml)."
+)
+
+
 def _under_root(leaf: str):
     def compute(root: str | Path | None) -> str:
         return str(Path(root or ".") / leaf)
@@ -87,6 +94,7 @@ def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -
         DisasterTweetsDataModule,
         seed_everything_default=42,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"description": DESCRIPTION},
         args=args,
         run=run,
     )

@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import CatMetric, MaxMetric, MetricCollection
-from torchmetrics.classification import BinaryAccuracy, BinaryF1Score
+from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score
 from torchmetrics.functional.classification import (
     binary_accuracy,
     binary_auroc,
@@ -25,8 +25,8 @@ class TweetClassifier(L.LightningModule):
     """Fine-tunes ``AutoModelForSequenceClassification``: disaster tweets (1) vs others (0).
 
     Validation picks the decision threshold that maximises F1; it is stored in the checkpoint
-    and used by ``test`` and ``predict``. Logged per stage: ``f1`` and ``accuracy`` at 0.5,
-    ``auroc``; on validation also ``f1_tuned`` and ``threshold``.
+    and used by ``test`` and ``predict``. Logged per stage (``train/``, ``val/``, ``test/``):
+    ``f1`` and ``accuracy``, ``auroc``; on validation also ``f1_tuned`` and ``threshold``.
 
     Args:
         pretrained_model: Hugging Face Hub name or local directory of the encoder, e.g.
@@ -71,7 +71,8 @@ class TweetClassifier(L.LightningModule):
         ).train()  # from_pretrained returns eval mode; Lightning keeps modules' modes
         self.register_buffer("threshold", torch.tensor(0.5))
         self.train_metrics = MetricCollection(
-            {"f1": BinaryF1Score(), "accuracy": BinaryAccuracy()}, prefix="train/"
+            {"f1": BinaryF1Score(), "accuracy": BinaryAccuracy(), "auroc": BinaryAUROC()},
+            prefix="train/",
         )
         self.eval_probs = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
         self.eval_labels = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
@@ -158,8 +159,8 @@ class TweetClassifier(L.LightningModule):
         probs = self._probs(self(batch))
         return {"id": batch["id"], "probability": probs, "target": (probs >= self.threshold).long()}
 
-    def configure_optimizers(self):
-        """AdamW (no decay on biases and norm weights) with linear warm-up and decay per step."""
+    def optimizer_and_scheduler(self, total_steps: int):
+        """AdamW (no decay on biases and norm weights), linear warm-up then decay to 0."""
         params = [p for p in self.parameters() if p.requires_grad]
         groups = [
             {
@@ -171,9 +172,15 @@ class TweetClassifier(L.LightningModule):
         optimizer = torch.optim.AdamW(
             groups, lr=self.hparams.learning_rate, eps=self.hparams.adam_epsilon
         )
-        total_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(self.hparams.warmup_ratio * total_steps), total_steps
+        )
+        return optimizer, scheduler
+
+    def configure_optimizers(self):
+        """The schedule spans ``trainer.estimated_stepping_batches`` and steps every step."""
+        optimizer, scheduler = self.optimizer_and_scheduler(
+            int(self.trainer.estimated_stepping_batches)
         )
         return {
             "optimizer": optimizer,
