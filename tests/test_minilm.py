@@ -16,10 +16,6 @@ from tweetcls.cli import main
 def test_minilm_few_steps(tiny_run, tmp_path):
     args = tiny_run(
         "fit",
-        "--config",
-        str(ROOT / "configs" / "minilm.yaml"),
-        "--model.pretrained_model",
-        "sentence-transformers/all-MiniLM-L6-v2",
         "--trainer.max_epochs",
         "1",
         "--trainer.limit_train_batches",
@@ -27,7 +23,9 @@ def test_minilm_few_steps(tiny_run, tmp_path):
         "--trainer.limit_val_batches",
         "8",
     )
-    # tiny_run points at the tiny config first; the later --config/--model values win
+    # the same test-local data and outputs, with the MiniLM config and model
+    args[args.index("--config") + 1] = str(ROOT / "configs" / "minilm.yaml")
+    args[args.index("--model.pretrained_model") + 1] = "sentence-transformers/all-MiniLM-L6-v2"
     main(args)
     best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)
     assert best["global_step"] == 40
