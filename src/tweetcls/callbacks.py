@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ class ExportBestModel(L.Callback):
             "max_length": data.max_length,
             "use_keyword": data.use_keyword,
             "use_location": data.use_location,
-            "checkpoint": str(best),
+            "checkpoint": os.path.relpath(best) if best else None,
             "best_val_f1": _as_float(
                 getattr(trainer.checkpoint_callback, "best_model_score", None)
             ),

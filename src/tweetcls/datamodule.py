@@ -13,7 +13,12 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedToken
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tweetcls.errors import ConfigError
-from tweetcls.preprocess import PROCESSED_FILES, preprocess, read_processed
+from tweetcls.preprocess import (
+    PROCESSED_FILES,
+    check_val_fraction,
+    preprocess,
+    read_processed,
+)
 from tweetcls.pretrained import resolve_pretrained
 
 #: Bump when the tokenization below changes, to invalidate old caches.
@@ -64,8 +69,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             raise ConfigError(f"data.eval_batch_size: must be >= 1, got {eval_batch_size}")
         if max_length < 8:
             raise ConfigError(f"data.max_length: must be >= 8, got {max_length}")
-        if not 0.1 <= val_fraction <= 0.5:
-            raise ConfigError(f"data.val_fraction: must lie in [0.1, 0.5], got {val_fraction}")
+        check_val_fraction(val_fraction)
         if num_workers < 0:
             raise ConfigError(f"data.num_workers: must be >= 0, got {num_workers}")
         self.save_hyperparameters()
@@ -114,7 +118,11 @@ class DisasterTweetsDataModule(L.LightningDataModule):
     def segments(
         self, texts: list[str], keywords: list[str], locations: list[str]
     ) -> tuple[list[str] | None, list[str]]:
-        """(first segment or ``None``, texts) as fed to the tokenizer; shared with serving."""
+        """(first segment or ``None``, texts) as fed to the tokenizer.
+
+        The exported ``tweetcls.json`` records ``use_keyword``/``use_location`` so that
+        inference can rebuild the same input.
+        """
         if not (self.use_keyword or self.use_location):
             return None, list(texts)
         parts = []

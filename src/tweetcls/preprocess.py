@@ -154,6 +154,12 @@ def token_length_percentiles(texts: list[str], tokenizer) -> dict[str, int]:
     return {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99, 100)}
 
 
+def check_val_fraction(val_fraction: float) -> None:
+    """The validation share must lie in [0.1, 0.5]."""
+    if not 0.1 <= val_fraction <= 0.5:
+        raise ConfigError(f"data.val_fraction: must lie in [0.1, 0.5], got {val_fraction}")
+
+
 def preprocess(
     raw_dir: str | Path,
     out_dir: str | Path,
@@ -163,8 +169,7 @@ def preprocess(
     tokenizer=None,
 ) -> dict:
     """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles."""
-    if not 0.1 <= val_fraction <= 0.5:
-        raise ConfigError(f"data.val_fraction: must lie in [0.1, 0.5], got {val_fraction}")
+    check_val_fraction(val_fraction)
     raw_dir = Path(raw_dir)
     train_raw = read_raw_csv(raw_dir / "train.csv", TRAIN_COLUMNS)
     test_raw = read_raw_csv(raw_dir / "test.csv", TEST_COLUMNS)
