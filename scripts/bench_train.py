@@ -49,6 +49,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
@@ -61,20 +62,25 @@ from tweetcls.tiny_model import build_tiny_model
 Batch = dict[str, torch.Tensor]
 
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to benchmark for one model name; values mirror ``configs/<name>.yaml``."""
+    """What to benchmark for one model: model and data settings read from its config."""
 
-    pretrained: str | None  # None: build the tiny model (or use ``--tiny-dir``)
-    learning_rate: float
-    warmup_ratio: float
-    max_length: int
+    config: str  # configs/<config>.yaml supplies pretrained model, learning rate, max_length
+    build_tiny: bool  # build the tiny model (or use ``--tiny-dir``) instead of loading one
     default_steps: int
+
+    def settings(self) -> dict[str, Any]:
+        """The ``model`` and ``data`` sections of the config."""
+        return yaml.safe_load((CONFIGS / f"{self.config}.yaml").read_text())
 
 
 MODELS: dict[str, ModelSpec] = {
-    "tiny": ModelSpec(None, 1e-3, 0.1, 64, 100),
-    "minilm": ModelSpec("sentence-transformers/all-MiniLM-L6-v2", 1e-4, 0.1, 128, 30),
+    "tiny": ModelSpec("tiny", build_tiny=True, default_steps=100),
+    "minilm": ModelSpec("minilm", build_tiny=False, default_steps=30),
 }
 
 MODES = ("lightning", "plain", "plain, max_length")
@@ -134,12 +140,10 @@ class ThroughputTimer(L.Callback):
         return self.samples / (self.end - self.start)
 
 
-def build_module(spec: ModelSpec, pretrained: str, seed: int) -> TweetClassifier:
+def build_module(model_args: dict[str, Any], pretrained: str, seed: int) -> TweetClassifier:
     """A freshly loaded ``TweetClassifier`` with seeded new weights (the classifier head)."""
     L.seed_everything(seed, verbose=False)
-    return TweetClassifier(
-        pretrained, learning_rate=spec.learning_rate, warmup_ratio=spec.warmup_ratio
-    )
+    return TweetClassifier(**{**model_args, "pretrained_model": pretrained})
 
 
 def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
@@ -223,15 +227,16 @@ def mean_length(batches: Sequence[Batch]) -> float:
 def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> Result:
     """Run all rounds for one model; progress goes to stderr."""
     spec = MODELS[name]
-    pretrained = spec.pretrained
-    if pretrained is None:
+    config = spec.settings()
+    pretrained = config["model"]["pretrained_model"]
+    if spec.build_tiny:
         if args.tiny_dir is not None:
             pretrained = str(args.tiny_dir)
         else:
             train_csv = args.raw_dir / "train.csv"
             log(f"[{name}] building tiny model from {train_csv}")
             pretrained = str(build_tiny_model(work_dir / "tiny-roberta", train_csv))
-    max_length = args.max_length or spec.max_length
+    max_length = args.max_length or config["data"]["max_length"]
     steps = args.steps or spec.default_steps
     datamodule = DisasterTweetsDataModule(
         pretrained,
@@ -257,7 +262,7 @@ def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> Result:
     for round_ in range(1, args.repeats + 1):
         for mode in MODES:
             runner, batches = runs[mode]
-            module = build_module(spec, pretrained, args.seed + round_)
+            module = build_module(config["model"], pretrained, args.seed + round_)
             rate = runner(module, batches, args.warmup_steps)
             result.samples_per_s[mode].append(rate)
             log(f"[{name}] round {round_}/{args.repeats} {mode}: {rate:.1f} samples/s")
@@ -346,7 +351,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-length",
         type=positive_int,
-        help="Tokenizer max_length and fixed padding length (default: tiny 64, minilm 128).",
+        help="Tokenizer max_length and fixed padding length (default: the config's max_length).",
     )
     parser.add_argument(
         "--steps",
