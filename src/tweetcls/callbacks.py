@@ -166,7 +166,7 @@ class SubmissionWriter(BasePredictionWriter):
             return
         frame = pd.DataFrame({k: v.numpy() for k, v in columns.items()}).drop_duplicates("id")
         # distributed samplers interleave and pad: restore the order of the input file
-        frame = frame.set_index("id").loc[trainer.datamodule.ids["test"]].reset_index()
+        frame = frame.set_index("id").loc[trainer.datamodule.ids["predict"]].reset_index()
         with atomic_path(self.path) as tmp:
             frame[["id", "target"]].to_csv(tmp, index=False)
         if self.probabilities_path is not None:

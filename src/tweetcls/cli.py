@@ -19,18 +19,22 @@ from tweetcls.callbacks import ExportBestModel, SubmissionWriter, TestReport
 from tweetcls.datamodule import DisasterTweetsDataModule
 from tweetcls.errors import TweetclsError
 from tweetcls.model import TweetClassifier
+from tweetcls.tracking import TrackedSaveConfigCallback, TrackedWandbLogger
 
 #: Commands handled outside LightningCLI, with their module's ``main``.
 EXTRA_COMMANDS = {
     "preprocess": "tweetcls.preprocess_cli",
     "tiny-model": "tweetcls.tiny_model",
+    "kfold": "tweetcls.kfold",
+    "sweep": "tweetcls.sweep",
 }
 
 
 DESCRIPTION = (
     "tweetcls: fine-tune a Hugging Face encoder to tell disaster tweets from others. "
     "Also: `tweetcls preprocess --config X` (raw CSVs -> data/processed) and "
-    "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml)."
+    "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml), "
+    "`tweetcls kfold --config X` (k-fold training and ensemble)."
 )
 
 
@@ -76,15 +80,20 @@ class TweetCLI(LightningCLI):
         if self.subcommand is None:  # parse-only use, see preprocess_cli
             return
         trainer = self.config[self.subcommand].trainer
+        root = trainer.default_root_dir or "."
         if self.subcommand != "fit":
             trainer.logger = False
         elif trainer.logger in (None, True):
             trainer.logger = Namespace(
                 class_path="lightning.pytorch.loggers.CSVLogger",
-                init_args=Namespace(
-                    save_dir=trainer.default_root_dir or ".", name="logs", version=""
-                ),
+                init_args=Namespace(save_dir=root, name="logs", version=""),
             )
+        else:
+            loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
+            for logger in loggers:
+                path = getattr(logger, "class_path", "")
+                if path.endswith(TrackedWandbLogger.__name__) and not logger.init_args.save_dir:
+                    logger.init_args.save_dir = root
 
 
 def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -> TweetCLI:
@@ -93,6 +102,7 @@ def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -
         TweetClassifier,
         DisasterTweetsDataModule,
         seed_everything_default=42,
+        save_config_callback=TrackedSaveConfigCallback,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"description": DESCRIPTION},
         args=args,
