@@ -7,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from tweetcls.cli import main
+from tweetcls.cli import TweetCLI, main, run_cli_class
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def start(args: list[str], log) -> subprocess.Popen:
@@ -62,25 +65,37 @@ def test_killed_fit_resumes_from_last(sig, tiny_run, tmp_path):
     assert set(metrics.dropna(subset=["val/f1"])["epoch"]) == {0, 1}
 
 
-def test_ddp_two_cpu_processes(tiny_run, tmp_path):
+def test_ddp_two_cpu_processes_match_one_process(tiny_run, tmp_path):
+    """configs/trainer/ddp.yaml on 2 CPU processes (gloo): it trains, and the val/f1 it logs
+    equals what one process computes from the same checkpoint on the same validation set."""
     args = tiny_run(
         "fit",
+        "--config",
+        str(ROOT / "configs" / "trainer" / "ddp.yaml"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.precision",
+        "32-true",
+        "--data.num_workers",
+        "0",
         "--trainer.max_epochs",
         "1",
         "--trainer.limit_train_batches",
         "6",
-        "--trainer.strategy",
-        "ddp",
-        "--trainer.devices",
-        "2",
-        "--trainer.accelerator",
-        "cpu",
     )
     with open(tmp_path / "ddp.log", "w") as log:
         returncode = start(args, log).wait(timeout=600)
     assert returncode == 0, (tmp_path / "ddp.log").read_text()[-3000:]
-    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=False)
+    best_path = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    best = torch.load(best_path, weights_only=False)
     assert best["global_step"] == 6
-    metrics = pd.read_csv(tmp_path / "run" / "logs" / "metrics.csv")
-    assert metrics["val/f1"].dropna().between(0, 1).all()
     assert (tmp_path / "run" / "model" / "tweetcls.json").is_file()
+    ddp_f1 = pd.read_csv(tmp_path / "run" / "logs" / "metrics.csv")["val/f1"].dropna()
+    assert len(ddp_f1) == 1
+
+    single = run_cli_class(TweetCLI, tiny_run("validate", "--ckpt_path", str(best_path)))
+    assert float(single.trainer.callback_metrics["val/f1"]) == pytest.approx(
+        float(ddp_f1.iloc[0]), abs=1e-6
+    )

@@ -14,10 +14,16 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from torchmetrics.functional.classification import binary_precision_recall_curve
+from torchmetrics.functional.classification import (
+    binary_average_precision,
+    binary_calibration_error,
+    binary_precision_recall_curve,
+    binary_roc,
+)
 
 from tweetcls.atomic import atomic_path, write_text
 from tweetcls.errors import ConfigError
+from tweetcls.preprocess import read_processed
 
 #: Written into every exported model directory next to the Hugging Face files.
 EXPORT_META_FILE = "tweetcls.json"
@@ -104,30 +110,70 @@ def _as_float(value: Any) -> float | None:
 
 
 class TestReport(L.Callback):
-    """After ``test``, writes ``metrics.json`` and the precision-recall curve (``pr_curve.csv``).
+    """After ``test``, writes the evaluation reports into ``dirpath``.
+
+    * ``metrics.json``: the ``test/`` metrics (``f1``, ``precision``, ``recall``, ``accuracy``
+      and ``f1_at_0.5`` at the tuned ``threshold``, ``auroc``, ``loss``), plus
+      ``average_precision``, ``calibration_error`` (ECE, 10 bins) and ``samples``;
+    * ``pr_curve.csv`` (``threshold,precision,recall``, 101 thresholds) and ``roc_curve.csv``
+      (``threshold,fpr,tpr``, 201 thresholds), the curves for ``dvc plots``;
+    * ``figures/``: ``confusion_matrix.png``, ``pr_curve.png``, ``roc_curve.png``,
+      ``f1_threshold.png`` and ``calibration.png`` (see ``tweetcls.figures``);
+    * ``errors.csv``: the most confident false positives and false negatives at the
+      threshold, ``kind,id,probability,target,keyword,text``, each kind sorted from the most
+      confident mistake down. Texts come from ``<data_dir>/val.csv`` of the DataModule (the
+      split ``test`` scores); without it the file is skipped with a warning.
+
+    Each file (and the ``figures`` directory as a whole) is replaced atomically.
 
     Args:
         dirpath: Directory of the reports.
+        figures: Also draw the PNG figures into ``<dirpath>/figures``.
+        num_errors: How many false positives, and as many false negatives, ``errors.csv``
+            lists; 0 writes only its header.
     """
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, dirpath: str = "reports") -> None:
+    def __init__(
+        self, dirpath: str = "reports", figures: bool = True, num_errors: int = 25
+    ) -> None:
+        if num_errors < 0:
+            raise ConfigError(f"report.num_errors: must be >= 0, got {num_errors}")
         self.dirpath = Path(dirpath)
+        self.figures = figures
+        self.num_errors = num_errors
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from tweetcls import figures as plots  # matplotlib: imported only when a report is written
+
+        results = pl_module.test_results
+        probs, labels = results["probs"], results["labels"]
+        threshold = float(pl_module.threshold)
         metrics = {
             key.removeprefix("test/"): round(float(value), 6)
             for key, value in trainer.callback_metrics.items()
             if key.startswith("test/")
         }
-        metrics["evaluated_on"] = "validation split (Kaggle's test set has no labels)"
-        metrics["samples"] = len(pl_module.test_results["labels"])
-        write_text(self.dirpath / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        precision, recall, thresholds = binary_precision_recall_curve(
-            pl_module.test_results["probs"], pl_module.test_results["labels"], thresholds=101
+        metrics["average_precision"] = round(float(binary_average_precision(probs, labels)), 6)
+        metrics["calibration_error"] = round(
+            float(binary_calibration_error(probs, labels, n_bins=plots.CALIBRATION_BINS)), 6
         )
+        metrics["evaluated_on"] = "validation split (Kaggle's test set has no labels)"
+        metrics["samples"] = len(labels)
+        write_text(self.dirpath / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        self._write_curves(probs, labels)
+        if self.figures:
+            with atomic_path(self.dirpath / "figures") as tmp:
+                plots.write_figures(probs, labels, threshold, tmp)
+        errors = self._errors(trainer, results, threshold)
+        if errors is not None:
+            with atomic_path(self.dirpath / "errors.csv") as tmp:
+                errors.to_csv(tmp, index=False)
+
+    def _write_curves(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
+        precision, recall, thresholds = binary_precision_recall_curve(probs, labels, thresholds=101)
         # no positive prediction above a threshold: precision 1 by convention (as scikit-learn)
         precision = torch.nan_to_num(precision, nan=1.0)
         curve = pd.DataFrame(
@@ -139,6 +185,69 @@ class TestReport(L.Callback):
         )
         with atomic_path(self.dirpath / "pr_curve.csv") as tmp:
             curve.round(6).to_csv(tmp, index=False)
+        fpr, tpr, thresholds = binary_roc(probs, labels, thresholds=201)
+        roc = pd.DataFrame(
+            {"threshold": thresholds.numpy(), "fpr": fpr.numpy(), "tpr": tpr.numpy()}
+        )
+        with atomic_path(self.dirpath / "roc_curve.csv") as tmp:
+            roc.round(6).to_csv(tmp, index=False)
+
+    def _errors(
+        self, trainer: L.Trainer, results: dict[str, torch.Tensor], threshold: float
+    ) -> pd.DataFrame | None:
+        """The ``errors.csv`` table, or ``None`` (with a warning) when the texts are unknown."""
+        data_dir = getattr(trainer.datamodule, "data_dir", None)
+        path = Path(data_dir) / "val.csv" if data_dir is not None else None
+        if "ids" not in results or path is None or not path.is_file():
+            rank_zero_warn(
+                "errors.csv skipped: needs the test ids and the DataModule's <data_dir>/val.csv"
+            )
+            return None
+        frame = read_processed(path.parent, path.name)
+        scores = pd.DataFrame(
+            {
+                "id": results["ids"].long().numpy(),
+                "probability": results["probs"].double().numpy(),
+                "target": results["labels"].long().numpy(),
+            }
+        ).drop_duplicates("id")
+        if "target" not in frame or not scores["id"].isin(frame["id"]).all():
+            rank_zero_warn(f"errors.csv skipped: the test ids are not those of {path}")
+            return None
+        return most_confident_errors(
+            scores.merge(frame[["id", "keyword", "text"]], on="id", how="left"),
+            threshold,
+            self.num_errors,
+        )
+
+
+#: Columns of ``errors.csv``.
+ERROR_COLUMNS = ["kind", "id", "probability", "target", "keyword", "text"]
+
+
+def most_confident_errors(frame: pd.DataFrame, threshold: float, count: int) -> pd.DataFrame:
+    """The ``count`` most confident false positives, then false negatives, of ``frame``.
+
+    ``frame`` has ``id``, ``probability``, ``target`` and text columns; positive means
+    ``probability > threshold`` (as torchmetrics). False positives come sorted by descending
+    probability, false negatives by ascending probability; ties by id.
+    """
+    predicted = frame["probability"] > threshold
+    false_positives = frame[predicted & (frame["target"] == 0)].sort_values(
+        ["probability", "id"], ascending=[False, True]
+    )
+    false_negatives = frame[~predicted & (frame["target"] == 1)].sort_values(
+        ["probability", "id"], ascending=[True, True]
+    )
+    table = pd.concat(
+        [
+            false_positives.head(count).assign(kind="false_positive"),
+            false_negatives.head(count).assign(kind="false_negative"),
+        ],
+        ignore_index=True,
+    )
+    table["probability"] = table["probability"].round(6)
+    return table.reindex(columns=ERROR_COLUMNS)
 
 
 class SubmissionWriter(BasePredictionWriter):

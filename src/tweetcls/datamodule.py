@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from datasets import Dataset, disable_progress_bars
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from sklearn.model_selection import StratifiedKFold
@@ -243,7 +245,13 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             order = sorted(range(len(dataset)), key=lengths.__getitem__, reverse=True)
             dataset = dataset.select(order)
         if train and self.group_by_length:
-            sampler = LengthGroupedSampler(batch_size, lengths=dataset["length"])
+            # an explicit generator: every DDP rank must draw the same order to shard it
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+            sampler = LengthGroupedSampler(
+                batch_size,
+                lengths=list(dataset["length"]),
+                generator=torch.Generator().manual_seed(seed),
+            )
         elif not train and self.trainer is not None and self.trainer.world_size > 1:
             # Lightning's default DistributedSampler pads ranks with repeated samples, which
             # would count them twice in the gathered validation metrics

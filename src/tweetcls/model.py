@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import lightning as L
 import torch
 from torch import nn
@@ -76,9 +78,22 @@ class TweetClassifier(L.LightningModule):
         )
         self.eval_probs = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
         self.eval_labels = nn.ModuleDict({s: CatMetric() for s in ("val", "test")})
+        # integer state: exact for any id; gathered across ranks like probs and labels
+        self.test_ids = CatMetric(nan_strategy="disable").set_dtype(torch.long)
         self.val_f1_best = MaxMetric()
-        #: probabilities and labels of the last ``test`` run, for reports.
+        #: ``probs``, ``labels`` and tweet ``ids`` of the last ``test`` run, aligned, for
+        #: reports (under DDP they are gathered in rank order, not in file order).
         self.test_results: dict[str, torch.Tensor] = {}
+
+    def on_fit_start(self) -> None:
+        """Under DDP, give each rank its own dropout stream (seed + rank).
+
+        Initial weights are identical anyway (DDP broadcasts rank 0's), and the training
+        sampler has its own generator, so ranks still agree on the data order.
+        """
+        if self.trainer.world_size > 1:
+            seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank
+            torch.manual_seed(seed)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of shape (batch, 2)."""
@@ -108,6 +123,7 @@ class TweetClassifier(L.LightningModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("test", batch)
+        self.test_ids.update(batch["id"])
 
     def _epoch_scores(self, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.eval_probs[stage].compute().flatten()
@@ -128,7 +144,8 @@ class TweetClassifier(L.LightningModule):
                     "val/f1_tuned": f1_tuned,
                     "val/threshold": threshold,
                     "val/f1_best": self.val_f1_best.compute(),
-                }
+                },
+                sync_dist=True,  # equal on every rank (computed from gathered data)
             )
         self.log_dict(
             {
@@ -137,12 +154,15 @@ class TweetClassifier(L.LightningModule):
                 "val/auroc": binary_auroc(probs, labels),
             },
             prog_bar=True,
+            sync_dist=True,
         )
 
     def on_test_epoch_end(self) -> None:
         probs, labels = self._epoch_scores("test")
+        ids = self.test_ids.compute().flatten()
+        self.test_ids.reset()
         threshold = float(self.threshold)
-        self.test_results = {"probs": probs.cpu(), "labels": labels.cpu()}
+        self.test_results = {"probs": probs.cpu(), "labels": labels.cpu(), "ids": ids.cpu()}
         self.log_dict(
             {
                 "test/f1": binary_f1_score(probs, labels, threshold=threshold),
@@ -152,7 +172,8 @@ class TweetClassifier(L.LightningModule):
                 "test/auroc": binary_auroc(probs, labels),
                 "test/f1_at_0.5": binary_f1_score(probs, labels),
                 "test/threshold": threshold,
-            }
+            },
+            sync_dist=True,
         )
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict:

@@ -155,7 +155,11 @@ class TrackedSaveConfigCallback(SaveConfigCallback):
         if isinstance(trainer.logger, WandbLogger):
             params["cli"] = config  # other loggers already get config.yaml in their log_dir
         trainer.logger.log_hyperparams(params)
-        saved = Path(trainer.log_dir or ".") / self.config_filename
-        if isinstance(trainer.logger, WandbLogger) and saved.is_file():
+        if not isinstance(trainer.logger, WandbLogger):
+            return
+        # where setup() saved it (trainer.log_dir of a WandbLogger); not trainer.log_dir
+        # itself: that is a collective call and this method runs on rank 0 only
+        saved = Path(trainer.logger.save_dir or ".") / self.config_filename
+        if saved.is_file():
             # the YAML itself too, so `tweetcls fit --config <it>` repeats the run
             trainer.logger.experiment.save(str(saved), base_path=str(saved.parent), policy="now")
