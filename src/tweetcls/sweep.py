@@ -17,7 +17,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import optuna
@@ -52,45 +52,51 @@ class OptunaPruning(PyTorchLightningPruningCallback):
     """Reports ``monitor`` to an Optuna trial after each validation epoch; stops pruned fits.
 
     Optuna-integration's callback, built from storage coordinates so that it can be given on
-    the command line (and so in a trial's own process). A pruned fit stops cleanly (the
-    checkpoint and export callbacks still run) and marks the trial with ``pruned_at_epoch``;
-    the best value seen is kept in the ``best_value`` user attribute.
+    the command line (and so in a trial's own process, or all DDP ranks of one). Rank 0
+    reports and asks the pruner; a pruned fit stops cleanly on every rank (the checkpoint and
+    export callbacks still run) and marks the trial with ``pruned_at_epoch``. The best value
+    seen is kept in the ``best_value`` user attribute, which the objective returns.
 
     Args:
+        spec: The sweep spec: its metric is reported, its ``early_terminate`` prunes.
         storage: The study's RDB storage URL.
         study_name: The study's name.
         trial_number: The trial's number in the study.
-        monitor: The metric to report, e.g. ``val/f1``.
-        goal: Whether larger (``maximize``) or smaller values of ``monitor`` are better.
     """
 
-    def __init__(
-        self,
-        storage: str,
-        study_name: str,
-        trial_number: int,
-        monitor: str = "val/f1",
-        goal: Literal["maximize", "minimize"] = "maximize",
-    ) -> None:
-        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    def __init__(self, spec: str, storage: str, study_name: str, trial_number: int) -> None:
+        sweep = load_spec(spec)
+        # the pruner decides in this process, so it must be the spec's, not load_study's default
+        study = optuna.load_study(
+            study_name=study_name, storage=open_storage(storage), pruner=make_pruner(sweep)
+        )
         trial_id = study._storage.get_trial_id_from_study_id_trial_number(
             study._study_id, trial_number
         )
-        super().__init__(optuna.trial.Trial(study, trial_id), monitor)
-        self.goal = goal
+        super().__init__(optuna.trial.Trial(study, trial_id), sweep.metric)
+        self.goal = sweep.direction
         self.best: float | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Report after each validation epoch as step ``epoch + 1``, the number of values logged
+        so far: W&B's ``early_terminate`` counts iterations that way (``min_iter: 1`` means
+        after the first epoch), where the base class would report the 0-based epoch."""
+        if trainer.sanity_checking:
+            return
         value = trainer.callback_metrics.get(self.monitor)
-        if not trainer.sanity_checking and value is not None and trainer.is_global_zero:
+        if value is None:
+            raise ConfigError(f"sweep metric {self.monitor!r} was not logged by validation")
+        prune = False
+        if trainer.is_global_zero:
             value = float(value)
             better = max if self.goal == "maximize" else min
             self.best = value if self.best is None else better(self.best, value)
             self._trial.set_user_attr(BEST_VALUE_ATTR, self.best)
-        try:
-            super().on_validation_end(trainer, pl_module)
-        except optuna.TrialPruned:
-            self._trial.set_user_attr(PRUNED_ATTR, pl_module.current_epoch)
+            self._trial.report(value, step=pl_module.current_epoch + 1)
+            prune = self._trial.should_prune()
+            if prune:
+                self._trial.set_user_attr(PRUNED_ATTR, pl_module.current_epoch + 1)
+        if trainer.strategy.broadcast(prune):
             trainer.should_stop = True
 
 
@@ -181,16 +187,14 @@ def _trial_args(
         "--trainer.default_root_dir",
         str(run_dir),
         "--trainer.callbacks+=tweetcls.sweep.OptunaPruning",
+        "--trainer.callbacks.spec",
+        str(spec.path),
         "--trainer.callbacks.storage",
         storage,
         "--trainer.callbacks.study_name",
         study_name,
         "--trainer.callbacks.trial_number",
         str(number),
-        "--trainer.callbacks.monitor",
-        spec.metric,
-        "--trainer.callbacks.goal",
-        spec.direction,
     ]
 
 
@@ -219,7 +223,7 @@ def make_objective(spec, extra, out: Path, storage: str, study_name: str, in_sub
                     raise TrialFailed(f"trial {trial.number}: fit exited {exc.code}") from exc
         attrs = trial.study._storage.get_trial(trial._trial_id).user_attrs
         if PRUNED_ATTR in attrs:
-            raise optuna.TrialPruned(f"pruned after epoch {attrs[PRUNED_ATTR]}")
+            raise optuna.TrialPruned(f"pruned after {attrs[PRUNED_ATTR]} epoch(s)")
         if BEST_VALUE_ATTR not in attrs:
             raise TrialFailed(f"trial {trial.number}: {spec.metric} was never logged")
         return attrs[BEST_VALUE_ATTR]

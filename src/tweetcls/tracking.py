@@ -116,6 +116,8 @@ class TrackedWandbLogger(WandbLogger):
         )
         # Lightning refuses log_model with offline; W&B stores artifacts for `wandb sync`
         self._log_model = log_model
+        if offline:
+            self._wandb_init["mode"] = "offline"
         self.summary_max = tuple(summary_max)
 
     @property
@@ -129,6 +131,7 @@ class TrackedWandbLogger(WandbLogger):
                 rank_zero_warn(f"W&B unreachable ({err!s:.200}); logging offline instead")
                 self._offline = True
                 self._experiment = None
+                self._wandb_init["mode"] = "offline"
                 run = WandbLogger.experiment.fget(self)
             for metric in self.summary_max:
                 run.define_metric(metric, summary="max")
