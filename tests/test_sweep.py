@@ -20,7 +20,7 @@ from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_com
 from tweetcls.cli import main, run_cli_class
 from tweetcls.errors import ConfigError
 from tweetcls.preprocess_cli import PreprocessCLI
-from tweetcls.sweep import open_storage, run
+from tweetcls.sweep import base_values, open_storage, run
 from tweetcls.sweep_spec import load_spec, make_pruner, make_sampler, suggest
 
 SPECS = sorted((ROOT / "sweeps").glob("*.yaml"))
@@ -259,3 +259,18 @@ def test_two_workers_share_one_sqlite_study(tiny_args_no_config, tmp_path):
         for i in range(2)
     ]
     assert ran[0] and ran[1] and not ran[0] & ran[1]  # both worked, on different trials
+
+
+def test_enqueue_defaults_reads_the_base_config(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    values = base_values(load_spec(ROOT / "sweeps" / "minilm.yaml"), [])
+    base = yaml.safe_load((ROOT / "configs" / "minilm.yaml").read_text())
+    assert values == {
+        "model.learning_rate": base["model"]["learning_rate"],
+        "model.weight_decay": base["model"]["weight_decay"],
+        "model.warmup_ratio": base["model"]["warmup_ratio"],
+        "model.classifier_dropout": base["model"]["classifier_dropout"],
+        "data.batch_size": base["data"]["batch_size"],
+        "data.use_keyword": base["data"]["use_keyword"],
+        "trainer.max_epochs": base["trainer"]["max_epochs"],
+    }

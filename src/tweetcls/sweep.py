@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +155,7 @@ def base_values(spec: SweepSpec, extra: list[str]) -> dict[str, Any]:
     from tweetcls.cli import run_cli_class
     from tweetcls.preprocess_cli import PreprocessCLI
 
-    args = [arg for arg in spec.fit_args()[1:] if not arg.startswith("--trainer.enable")]
-    config = run_cli_class(PreprocessCLI, [*args, *extra], run=False).config
+    config = run_cli_class(PreprocessCLI, [*spec.fit_args()[1:], *extra], run=False).config
     values = {}
     for name, param in spec.parameters.items():
         value = config.get(name)
@@ -164,8 +165,9 @@ def base_values(spec: SweepSpec, extra: list[str]) -> dict[str, Any]:
         if dist == "categorical":
             if value in param["values"]:
                 values[name] = value
-        elif dist == "log_uniform":
-            pass  # bounds are exponents; rarely used for this project's parameters
+        elif dist == "log_uniform":  # bounds are natural-log exponents
+            if math.exp(param["min"]) <= value <= math.exp(param["max"]):
+                values[name] = value
         elif param["min"] <= value <= param["max"]:
             values[name] = value
     return values
@@ -198,7 +200,15 @@ def _trial_args(
     ]
 
 
-def make_objective(spec, extra, out: Path, storage: str, study_name: str, in_subprocess: bool):
+def make_objective(
+    spec: SweepSpec,
+    extra: list[str],
+    out: Path,
+    storage: str,
+    study_name: str,
+    in_subprocess: bool,
+) -> Callable[[optuna.Trial], float]:
+    """The study's objective: one ``fit`` per trial, returning the best value of the metric."""
     from tweetcls.cli import main as cli_main
 
     def objective(trial: optuna.Trial) -> float:
