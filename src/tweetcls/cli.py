@@ -34,7 +34,8 @@ DESCRIPTION = (
     "tweetcls: fine-tune a Hugging Face encoder to tell disaster tweets from others. "
     "Also: `tweetcls preprocess --config X` (raw CSVs -> data/processed) and "
     "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml), "
-    "`tweetcls kfold --config X` (k-fold training and ensemble)."
+    "`tweetcls kfold --config X` (k-fold training and ensemble), "
+    "`tweetcls sweep sweeps/X.yaml` (a W&B sweep spec run with Optuna)."
 )
 
 
