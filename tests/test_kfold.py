@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, tiny_args
 
 from tweetcls.cli import main
 from tweetcls.datamodule import DisasterTweetsDataModule
@@ -49,8 +49,7 @@ def test_kfold_trains_folds_reports_oof_and_ensembles(
 ):
     args = [
         "kfold",
-        "--config",
-        str(TINY_CONFIG),
+        *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
         "--num_folds",
         "2",
         "--out",
@@ -59,14 +58,6 @@ def test_kfold_trains_folds_reports_oof_and_ensembles(
         str(tmp_path / "kfold.json"),
         "--submission",
         str(tmp_path / "submission.csv"),
-        "--model.pretrained_model",
-        str(tiny_model_dir),
-        "--data.raw_dir",
-        str(raw_dir),
-        "--data.data_dir",
-        str(processed_dir),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
         "--trainer.max_epochs",
         "1",
         "--trainer.limit_train_batches",

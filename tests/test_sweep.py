@@ -12,7 +12,7 @@ from contextlib import ExitStack
 import optuna
 import pytest
 import yaml
-from conftest import ROOT, TINY_CONFIG
+from conftest import ROOT, TINY_CONFIG, tiny_args
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
@@ -153,18 +153,9 @@ def test_wandb_agent_command_trains_the_tiny_model(tiny_args_no_config, tmp_path
 def tiny_args_no_config(raw_dir, processed_dir, tiny_model_dir, tmp_path):
     """Test-local paths for the tiny config, without another --config (it would reset the
     sampled values)."""
-    return [
-        "--model.pretrained_model",
-        str(tiny_model_dir),
-        "--data.raw_dir",
-        str(raw_dir),
-        "--data.data_dir",
-        str(processed_dir),
-        "--data.cache_dir",
-        str(tmp_path / "cache"),
-        "--trainer.default_root_dir",
-        str(tmp_path / "run"),
-    ]
+    args = tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache")
+    assert args[0] == "--config"
+    return [*args[2:], "--trainer.default_root_dir", str(tmp_path / "run")]
 
 
 def sweep_args(tmp_path, name: str, n_trials: int, tiny_args_no_config, *extra: str):

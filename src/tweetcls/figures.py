@@ -68,6 +68,16 @@ def _save(figure: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+def _save_unit_plot(
+    figure: Figure, ax, path: str | os.PathLike, legend: str, **labels: str
+) -> Path:
+    """Finish a plot on [0, 1] x [0, 1] (axes labels, legend, grid) and save it."""
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), **labels)
+    ax.legend(loc=legend)
+    ax.grid(alpha=0.3)
+    return _save(figure, path)
+
+
 def confusion_matrix(
     probs: torch.Tensor, labels: torch.Tensor, threshold: float, path: str | os.PathLike
 ) -> Path:
@@ -127,16 +137,15 @@ def pr_curve(
     )
     ax.axhline(prevalence, color="grey", linestyle="--", label=f"chance ({prevalence:.3f})")
     ax.plot(*point, "o", color="C3", label=f"threshold {threshold:.3f}")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.02),
+    return _save_unit_plot(
+        figure,
+        ax,
+        path,
+        "lower left",
         xlabel="Recall",
         ylabel="Precision",
         title="Precision-recall curve",
     )
-    ax.legend(loc="lower left")
-    ax.grid(alpha=0.3)
-    return _save(figure, path)
 
 
 def roc_curve(
@@ -155,16 +164,15 @@ def roc_curve(
     ax.plot(fpr.numpy(), tpr.numpy(), label=f"model (AUROC = {auroc:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="chance")
     ax.plot(*point, "o", color="C3", label=f"threshold {threshold:.3f}")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.02),
+    return _save_unit_plot(
+        figure,
+        ax,
+        path,
+        "lower right",
         xlabel="False positive rate",
         ylabel="True positive rate",
         title="ROC curve",
     )
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    return _save(figure, path)
 
 
 def f1_threshold(
@@ -183,16 +191,15 @@ def f1_threshold(
     ax.plot(threshold, chosen, "o", color="C3", label=f"tuned {threshold:.3f}: F1 {chosen:.3f}")
     ax.axvline(0.5, color="grey", linestyle="--", alpha=0.6)
     ax.plot(0.5, at_half, "s", color="grey", label=f"0.5: F1 {at_half:.3f}")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.02),
+    return _save_unit_plot(
+        figure,
+        ax,
+        path,
+        "lower center",
         xlabel="Decision threshold",
         ylabel="F1",
         title="F1 against threshold",
     )
-    ax.legend(loc="lower center")
-    ax.grid(alpha=0.3)
-    return _save(figure, path)
 
 
 def calibration(
