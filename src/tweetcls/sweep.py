@@ -16,6 +16,7 @@ import logging
 import math
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ import yaml
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tweetcls.atomic import write_text
 from tweetcls.errors import ConfigError
@@ -102,20 +104,31 @@ class OptunaPruning(PyTorchLightningPruningCallback):
             trainer.should_stop = True
 
 
-def open_storage(url: str) -> RDBStorage:
-    """RDB storage with heartbeats, so that trials of a crashed worker are retried once."""
+def open_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """RDB storage with heartbeats, so that trials of a crashed worker are retried once.
+
+    Workers started together on a new database race to create its schema; the loser of that
+    race sees a unique-constraint error and simply opens the schema the winner made.
+    """
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=30,
-            grace_period=120,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=30,
+                    grace_period=120,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
+        except (IntegrityError, OperationalError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def build_parser() -> argparse.ArgumentParser:
