@@ -1,6 +1,6 @@
 """``python -m tweetcls``."""
 
-from tweetcls.cli import main
+from tweetcls.commands import main
 
 if __name__ == "__main__":
     main()

@@ -7,36 +7,17 @@ the DataModule's tokenizer, and run outputs (checkpoints, exported model) are pl
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from transformers.utils import logging as hf_logging
 
 from tweetcls.callbacks import ExportBestModel, SubmissionWriter, TestReport
+from tweetcls.commands import DESCRIPTION, main
 from tweetcls.datamodule import DisasterTweetsDataModule
-from tweetcls.errors import TweetclsError
 from tweetcls.model import TweetClassifier
 from tweetcls.tracking import TrackedSaveConfigCallback, TrackedWandbLogger
-
-#: Commands handled outside LightningCLI, with their module's ``main``.
-EXTRA_COMMANDS = {
-    "preprocess": "tweetcls.preprocess_cli",
-    "tiny-model": "tweetcls.tiny_model",
-    "kfold": "tweetcls.kfold",
-    "sweep": "tweetcls.sweep",
-}
-
-
-DESCRIPTION = (
-    "tweetcls: fine-tune a Hugging Face encoder to tell disaster tweets from others. "
-    "Also: `tweetcls preprocess --config X` (raw CSVs -> data/processed) and "
-    "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml), "
-    "`tweetcls kfold --config X` (k-fold training and ensemble), "
-    "`tweetcls sweep sweeps/X.yaml` (a W&B sweep spec run with Optuna)."
-)
 
 
 def _under_root(leaf: str):
@@ -44,6 +25,9 @@ def _under_root(leaf: str):
         return str(Path(root or ".") / leaf)
 
     return compute
+
+
+__all__ = ["TweetCLI", "main", "run_cli_class"]  # main: re-exported for tests and kfold
 
 
 class TweetCLI(LightningCLI):
@@ -109,20 +93,3 @@ def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -
         args=args,
         run=run,
     )
-
-
-def main(args: list[str] | None = None) -> None:
-    """Entry point of ``python -m tweetcls`` and of the tests."""
-    argv = sys.argv[1:] if args is None else list(args)
-    hf_logging.disable_progress_bar()  # per-file loading bars drown the CLI's own output
-    try:
-        if argv and argv[0] in EXTRA_COMMANDS:
-            module = __import__(EXTRA_COMMANDS[argv[0]], fromlist=["main"])
-            if args is None:  # let the command's parser read sys.argv, named after it
-                sys.argv = [f"{Path(sys.argv[0]).name} {argv[0]}", *argv[1:]]
-            module.main(None if args is None else argv[1:])
-        else:
-            run_cli_class(TweetCLI, args)
-    except TweetclsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
