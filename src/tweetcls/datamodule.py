@@ -17,6 +17,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedToken
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tweetcls.errors import ConfigError
+from tweetcls.inputs import build_segments, encode
 from tweetcls.preprocess import (
     PROCESSED_FILES,
     check_val_fraction,
@@ -141,19 +142,19 @@ class DisasterTweetsDataModule(L.LightningDataModule):
     def segments(
         self, texts: list[str], keywords: list[str], locations: list[str]
     ) -> tuple[list[str] | None, list[str]]:
-        """(first segment or ``None``, texts) as fed to the tokenizer.
+        """(first segment or ``None``, texts) as fed to the tokenizer (see
+        :func:`tweetcls.inputs.build_segments`).
 
         The exported ``tweetcls.json`` records ``use_keyword``/``use_location`` so that
         inference can rebuild the same input.
         """
-        if not (self.use_keyword or self.use_location):
-            return None, list(texts)
-        parts = []
-        for keyword, location in zip(keywords, locations, strict=True):
-            fields = [keyword] if self.use_keyword else []
-            fields += [location] if self.use_location else []
-            parts.append(" | ".join(field for field in fields if field))
-        return parts, list(texts)
+        return build_segments(
+            texts,
+            keywords,
+            locations,
+            use_keyword=self.use_keyword,
+            use_location=self.use_location,
+        )
 
     def _tokenizer_fingerprint(self) -> str:
         """The tokenizer's full definition, without the truncation state that calls change."""
@@ -174,10 +175,14 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         return digest.hexdigest()[:16]
 
     def _tokenize_batch(self, batch: dict[str, list]) -> dict[str, list]:
-        first, texts = self.segments(batch["text"], batch["keyword"], batch["location"])
-        args = (texts,) if first is None else (first, texts)
-        encoded = self.tokenizer(
-            *args, truncation="only_second" if first else True, max_length=self.max_length
+        encoded = encode(
+            self.tokenizer,
+            batch["text"],
+            batch["keyword"],
+            batch["location"],
+            use_keyword=self.use_keyword,
+            use_location=self.use_location,
+            max_length=self.max_length,
         )
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         if "target" in batch:

@@ -12,13 +12,10 @@ then collapsed to their first row, so no text can land in both train and val.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -26,26 +23,11 @@ from sklearn.model_selection import train_test_split
 
 from tweetcls.atomic import atomic_path, write_text
 from tweetcls.errors import ConfigError, DataValidationError
+from tweetcls.inputs import clean_keyword, clean_text
 
 TRAIN_COLUMNS = ("id", "keyword", "location", "text", "target")
 TEST_COLUMNS = ("id", "keyword", "location", "text")
 PROCESSED_FILES = ("train.csv", "val.csv", "test.csv")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def clean_text(text: str) -> str:
-    """Decode HTML entities (also double-escaped ones like ``&amp;amp;``), collapse whitespace."""
-    for _ in range(3):
-        decoded = html.unescape(text)
-        if decoded == text:
-            break
-        text = decoded
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def clean_keyword(keyword: str) -> str:
-    """``airplane%20accident`` -> ``airplane accident``."""
-    return _WHITESPACE.sub(" ", unquote(keyword)).strip()
 
 
 def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
