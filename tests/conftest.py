@@ -105,3 +105,49 @@ def tiny_run(tmp_path, raw_dir, processed_dir, tiny_model_dir):
         ]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, raw_dir, processed_dir, tiny_model_dir) -> Path:
+    """A serving bundle of the tiny model: a short real ``fit``, then the real ``export``.
+
+    The briefly trained tiny model's probabilities all lie within about 1e-3 of its threshold,
+    so int8 rounding flips labels that a real model keeps; the F1 guard is therefore off here
+    (``--max-f1-drop 1``) and is tested on its own in tests/test_export.py.
+    """
+    root = tmp_path_factory.mktemp("tiny-bundle")
+    main(
+        [
+            "fit",
+            *tiny_args(raw_dir, processed_dir, tiny_model_dir, root / "cache"),
+            "--trainer.default_root_dir",
+            str(root / "run"),
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "20",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.enable_model_summary",
+            "false",
+        ]
+    )
+    bundle = root / "bundle"
+    main(
+        [
+            "export",
+            "--model",
+            str(root / "run" / "model"),
+            "--out",
+            str(bundle),
+            "--data-dir",
+            str(processed_dir),
+            "--raw-dir",
+            str(raw_dir),
+            "--report",
+            str(root / "export.json"),
+            "--max-f1-drop",
+            "1",
+        ]
+    )
+    return bundle

@@ -1,0 +1,1 @@
+"""The HTTP service, its model bundle and backends, the request log and drift monitoring."""
