@@ -1,0 +1,210 @@
+"""Micro-batching: concurrent requests share model calls, run in one worker thread.
+
+Every tweet becomes a :class:`Job` with its own future. A collector task on the event loop
+takes the waiting jobs in micro-batches of at most ``max_batch_size``: when the worker is idle
+it waits up to ``max_wait_ms`` after the first job for others to join (or until the batch is
+full), and jobs that arrive while the model runs form the next batch right away. So batches
+grow with load and a lone request waits at most ``max_wait_ms``.
+
+The model call (cleaning, tokenization, inference) runs in a single dedicated thread, so the
+event loop never blocks; ``after_batch`` (request log, metrics) runs there too, after the
+futures are resolved, so it adds no latency. :meth:`MicroBatcher.close` stops taking jobs and
+drains the queue before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: ``predict(texts, keywords) -> probabilities``, one per tweet.
+PredictFn = Callable[[Sequence[str], Sequence[str | None]], np.ndarray]
+#: ``after_batch(jobs, probabilities, inference_seconds, answered_at)``: called in the worker
+#: after each model call; ``answered_at`` is the ``time.perf_counter()`` of the answers.
+AfterBatchFn = Callable[[Sequence["Job"], Sequence[float], float, float], None]
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher is shutting down and takes no new jobs."""
+
+
+class BatcherOverloaded(RuntimeError):
+    """Too many tweets are waiting for the model."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One tweet waiting for its probability.
+
+    Args:
+        text: Raw tweet text.
+        keyword: Raw keyword, ``None`` when absent.
+        received: ``time.perf_counter()`` when its request arrived (for the logged latency).
+        future: Resolved with the probability (a float) or the model's exception.
+    """
+
+    text: str
+    keyword: str | None
+    received: float
+    future: asyncio.Future[float] = field(repr=False)
+
+
+class MicroBatcher:
+    """Groups jobs into micro-batches and runs ``predict`` on them in one worker thread.
+
+    Args:
+        predict: The model call; gets the texts and keywords of one micro-batch.
+        max_batch_size: Most jobs per model call.
+        max_wait_ms: Longest the first job of a batch waits for others while the worker idles.
+        max_queue: Most jobs waiting; :meth:`submit` raises :class:`BatcherOverloaded` beyond.
+        after_batch: Optional bookkeeping per batch (runs in the worker, errors are logged).
+    """
+
+    def __init__(
+        self,
+        predict: PredictFn,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 2.0,
+        max_queue: int = 4096,
+        after_batch: AfterBatchFn | None = None,
+    ) -> None:
+        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_ms >= 0")
+        self._predict = predict
+        self._after_batch = after_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self._pending: deque[Job] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._full: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the collector task on the running event loop."""
+        if self._task is not None:
+            raise RuntimeError("batcher already started")
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task = self._loop.create_task(self._collect(), name="micro-batcher")
+
+    @property
+    def pending(self) -> int:
+        """Jobs waiting for a model call."""
+        return len(self._pending)
+
+    def submit(self, texts: Sequence[str], keywords: Sequence[str | None]) -> list[Job]:
+        """Queue tweets; await ``asyncio.gather(*(job.future for job in jobs))`` for results.
+
+        Raises:
+            BatcherClosed: not started, or closing.
+            BatcherOverloaded: the queue cannot take ``len(texts)`` more jobs.
+        """
+        if self._closing or self._loop is None:
+            raise BatcherClosed("the model is not serving (starting up or shutting down)")
+        if len(self._pending) + len(texts) > self.max_queue:
+            raise BatcherOverloaded(f"more than {self.max_queue} tweets are waiting for the model")
+        received = time.perf_counter()
+        create_future = self._loop.create_future
+        jobs = [
+            Job(text, keyword, received, create_future())
+            for text, keyword in zip(texts, keywords, strict=True)
+        ]
+        self._pending.extend(jobs)
+        self._wakeup.set()
+        if len(self._pending) >= self.max_batch_size:
+            self._full.set()
+        return jobs
+
+    async def predict(self, texts: Sequence[str], keywords: Sequence[str | None]) -> list[float]:
+        """Probabilities of the tweets, computed in micro-batches with other requests."""
+        jobs = self.submit(texts, keywords)
+        if len(jobs) == 1:
+            return [await jobs[0].future]
+        return list(await asyncio.gather(*(job.future for job in jobs)))
+
+    def _take(self) -> list[Job]:
+        size = min(self.max_batch_size, len(self._pending))
+        batch = [self._pending.popleft() for _ in range(size)]
+        if len(self._pending) < self.max_batch_size:
+            self._full.clear()
+        return [job for job in batch if not job.future.done()]  # drop cancelled requests
+
+    async def _collect(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.max_wait > 0 and len(self._pending) < self.max_batch_size:
+                waited = time.perf_counter() - self._pending[0].received
+                if waited < self.max_wait and not self._closing:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), self.max_wait - waited)
+            batch = self._take()
+            if batch:
+                await self._run(batch)
+
+    async def _run(self, batch: list[Job]) -> None:
+        texts = [job.text for job in batch]
+        keywords = [job.keyword for job in batch]
+        start = time.perf_counter()
+        try:
+            probabilities = await self._loop.run_in_executor(
+                self._executor, self._predict, texts, keywords
+            )
+            values = np.asarray(probabilities, dtype=np.float64).reshape(-1).tolist()
+            if len(values) != len(batch):
+                raise RuntimeError(f"model returned {len(values)} values for {len(batch)} tweets")
+        except Exception as err:
+            logger.exception("model call failed on a batch of %d", len(batch))
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            return
+        answered = time.perf_counter()
+        for job, probability in zip(batch, values, strict=True):
+            if not job.future.done():
+                job.future.set_result(probability)
+        if self._after_batch is not None:
+            self._executor.submit(self._safe_after_batch, batch, values, answered - start, answered)
+
+    def _safe_after_batch(
+        self, batch: list[Job], values: list[float], seconds: float, answered: float
+    ) -> None:
+        try:
+            self._after_batch(batch, values, seconds, answered)
+        except Exception:
+            logger.exception("after-batch bookkeeping failed")
+
+    def wait_for_bookkeeping(self) -> None:
+        """Block until the worker has finished what it was handed (``after_batch`` included).
+
+        Call from a thread other than the event loop's, e.g. before reading the request log.
+        """
+        self._executor.submit(lambda: None).result()
+
+    async def close(self) -> None:
+        """Refuse new jobs, answer every queued one, then stop the worker thread."""
+        self._closing = True
+        if self._task is not None:
+            self._wakeup.set()
+            self._full.set()
+            await self._task
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,229 @@
+"""Request and response bodies of the HTTP API (pydantic), with the limits of the settings.
+
+``POST /predict`` takes one tweet, ``{"text": "...", "keyword": "..."}`` (keyword optional), or
+a batch, ``{"items": [{"text": ..., "keyword": ...}, ...]}``. The limits (characters per text,
+items per batch) come from :class:`~tweetcls.serving.settings.Settings`, so the models are
+built per app by :func:`build_request_model`; the OpenAPI schema shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+#: Class names: index 1 is "disaster".
+LABEL_NAMES = ("not_disaster", "disaster")
+#: Longest accepted keyword.
+MAX_KEYWORD_CHARS = 100
+EXAMPLE = {"examples": [{"text": "Forest fire near La Ronge Sask. Canada", "keyword": "wildfire"}]}
+#: Union tags of the request body; the validation-error handler drops them from locations.
+BODY_TAGS = ("tweet", "batch")
+
+
+def check_text(value: str) -> str:
+    """Reject whitespace-only texts and strings that are not valid Unicode (lone surrogates)."""
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def check_keyword(value: str | None) -> str | None:
+    """``None`` for an empty or whitespace-only keyword; reject invalid Unicode."""
+    if value is None or not value.strip():
+        return None
+    return check_text(value)
+
+
+def _body_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "batch" if "items" in value else "tweet"
+    return None
+
+
+def build_request_model(max_chars: int, max_items: int) -> tuple[type, type, Any]:
+    """``(Tweet, Batch, body type)`` of ``POST /predict``: one tweet or a batch, with limits.
+
+    Args:
+        max_chars: Most characters of a text.
+        max_items: Most tweets in a batch.
+    """
+
+    class Tweet(BaseModel):
+        """One tweet: its text and, optionally, its keyword (as in the training data)."""
+
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={
+                "examples": [{"text": "Forest fire near La Ronge", "keyword": "fire"}]
+            },
+        )
+
+        text: str = Field(
+            min_length=1,
+            max_length=max_chars,
+            description=f"Tweet text (1 to {max_chars} characters, not only whitespace).",
+        )
+        keyword: str | None = Field(
+            default=None,
+            max_length=MAX_KEYWORD_CHARS,
+            description="Keyword of the tweet, if any (e.g. 'earthquake').",
+        )
+
+        _text = field_validator("text")(check_text)
+        _keyword = field_validator("keyword")(check_keyword)
+
+    class Batch(BaseModel):
+        """Several tweets, answered in order."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        items: list[Tweet] = Field(
+            min_length=1, max_length=max_items, description=f"1 to {max_items} tweets."
+        )
+
+    body = Annotated[
+        Annotated[Tweet, Tag("tweet")] | Annotated[Batch, Tag("batch")],
+        Discriminator(
+            _body_tag,
+            custom_error_type="invalid_body",
+            custom_error_message="expected a JSON object with 'text' (one tweet) or 'items' "
+            "(a batch)",
+        ),
+    ]
+    return Tweet, Batch, body
+
+
+class Prediction(BaseModel):
+    """The model's answer for one tweet."""
+
+    label: Literal[0, 1] = Field(description="1: about a real disaster, 0: not.")
+    label_name: Literal["not_disaster", "disaster"]
+    probability: float = Field(ge=0, le=1, description="Probability of 'disaster'.")
+    model_version: str = Field(description="Version of the model that answered.")
+
+
+class BatchPrediction(BaseModel):
+    """The answers for a batch, in the order of its items."""
+
+    predictions: list[Prediction]
+
+
+class Health(BaseModel):
+    """``GET /health`` and ``GET /ready``."""
+
+    status: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: one message naming the field or the cause."""
+
+    detail: str
+
+
+# ---------------------------------------------------------------- CSV upload (POST /predict/csv)
+#: Columns of an upload the service reads; others are ignored.
+CSV_COLUMNS = ("id", "text", "keyword")
+
+
+class CsvError(ValueError):
+    """An upload the service cannot use; ``status`` is its HTTP status (413 or 422).
+
+    Args:
+        message: What is wrong and where (rows are numbered as lines, the header is line 1).
+        status: HTTP status of the answer.
+    """
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _rows(mask: Any) -> str:
+    lines = [str(index + 2) for index in mask[mask].index[:5]]
+    more = int(mask.sum()) - len(lines)
+    return ", ".join(lines) + (f" (and {more} more)" if more > 0 else "")
+
+
+def read_upload(raw: bytes, max_rows: int, max_chars: int) -> Any:
+    """Parse and check an uploaded CSV: a DataFrame with ``text`` and ``keyword``/``id`` if sent.
+
+    Args:
+        raw: The file's bytes (UTF-8, a BOM is allowed).
+        max_rows: Most data rows (more: 413).
+        max_chars: Most characters of a text.
+
+    Raises:
+        CsvError: not UTF-8, not a CSV, no ``text`` column, no rows, too many rows, or empty or
+            too long texts or keywords (the message names the rows).
+    """
+    import io
+
+    import pandas as pd
+
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CsvError(
+            f"not UTF-8 (byte {raw[err.start]:#04x} at offset {err.start}); save it as UTF-8"
+        ) from None
+    if not text.strip():
+        raise CsvError("empty; send a CSV with a header line and a 'text' column")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CsvError(f"not a valid CSV ({reason})") from None
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    if "text" not in frame.columns:
+        shown = ", ".join(repr(c) for c in list(frame.columns)[:10])
+        raise CsvError(f"no 'text' column (columns: {shown})")
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    frame = frame[[c for c in CSV_COLUMNS if c in frame.columns]].reset_index(drop=True)
+    if len(frame) > max_rows:
+        raise CsvError(f"{len(frame)} rows, more than the limit of {max_rows}", status=413)
+    if frame.empty:
+        raise CsvError("no rows below the header")
+    texts = frame["text"].astype(str)
+    empty = texts.str.strip() == ""
+    if empty.any():
+        raise CsvError(f"empty text in row(s) {_rows(empty)}")
+    too_long = texts.str.len() > max_chars
+    if too_long.any():
+        raise CsvError(f"text longer than {max_chars} characters in row(s) {_rows(too_long)}")
+    if "keyword" in frame.columns:
+        keywords = frame["keyword"].astype(str)
+        long_keyword = keywords.str.len() > MAX_KEYWORD_CHARS
+        if long_keyword.any():
+            raise CsvError(
+                f"keyword longer than {MAX_KEYWORD_CHARS} characters in row(s) "
+                f"{_rows(long_keyword)}"
+            )
+        frame["keyword"] = pd.Series(
+            [k if k.strip() else None for k in keywords], index=frame.index, dtype=object
+        )
+    return frame
+
+
+def write_predictions(
+    frame: Any, probabilities: list[float], threshold: float, model_version: str
+) -> bytes:
+    """The predictions CSV of an upload: its columns, then the model's answer per row.
+
+    Args:
+        frame: What :func:`read_upload` returned.
+        probabilities: Probability of "disaster" per row.
+        threshold: Probability at or above which a row is labelled a disaster.
+        model_version: Version of the model that answered.
+    """
+    out = frame.copy()
+    labels = [int(p >= threshold) for p in probabilities]
+    out["label"] = labels
+    out["label_name"] = [LABEL_NAMES[label] for label in labels]
+    out["probability"] = [round(p, 6) for p in probabilities]
+    out["model_version"] = model_version
+    return out.to_csv(index=False).encode("utf-8")
