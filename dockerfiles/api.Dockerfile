@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# The prediction service: `python -m tweetcls serve` on an exported serving bundle (ONNX fp32
+# and int8 + tokenizer, the DVC `export` stage's output). Installs `.[serve]` only: no torch,
+# Lightning or datasets; the default onnx-int8 backend needs none of them.
+#
+# Build from the repository root (the context must hold the bundle; .dockerignore keeps
+# runs/*/serving and drops the rest of runs/):
+#   dvc repro export
+#   docker build -f dockerfiles/api.Dockerfile -t tweetcls-api .
+#   docker build -f dockerfiles/api.Dockerfile --build-arg SERVING_BUNDLE=runs/x/serving .
+# Run (the request log is SQLite under /app/runs unless --database-url points elsewhere):
+#   docker run --rm -p 8000:8000 tweetcls-api
+#   docker run --rm -p 8000:8000 tweetcls-api python -m tweetcls serve \
+#     --model /models/serving --host 0.0.0.0 --port 8000 --database-url postgresql+psycopg://...
+
+# --- builder: a virtual environment with the package and its pinned serving dependencies ---
+FROM python:3.11.13-slim-bookworm AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+COPY pyproject.toml README.md ./
+COPY src ./src
+# Build the project wheel, then install exactly it with its pinned extra into the venv (the
+# runtime stage copies the venv only, not the sources). The version is pyproject's.
+RUN pip wheel --no-deps --wheel-dir /build/dist . \
+    && pip install "tweetcls[serve] @ file:///build/dist/tweetcls-0.1.0-py3-none-any.whl"
+
+# --- runtime: the venv, the bundle and an unprivileged user ---
+FROM python:3.11.13-slim-bookworm AS runtime
+
+# Path of the serving bundle inside the build context.
+ARG SERVING_BUNDLE=runs/pipeline/serving
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1
+
+# The service's working directory is the user's home: the default SQLite request log
+# (runs/serving/requests.db) is written there. The bundle stays root-owned (read-only).
+RUN useradd --no-log-init --uid 10001 --user-group --create-home --home-dir /app tweetcls
+COPY --from=builder /opt/venv /opt/venv
+COPY ${SERVING_BUNDLE} /models/serving
+
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+
+# slim has no curl: ask /health with the standard library (a non-2xx answer raises).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
+
+CMD ["python", "-m", "tweetcls", "serve", "--model", "/models/serving", "--host", "0.0.0.0", "--port", "8000"]

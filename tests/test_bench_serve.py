@@ -1,0 +1,118 @@
+"""scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend, 2 client counts,
+fractions of a second each), its target verdict, and its error accounting."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tweetcls.serving.backends import BACKENDS
+from tweetcls.serving.bundle import load_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "bench_serve.py"
+LOAD_FIELDS = {
+    "backend", "clients", "requests", "errors", "error_kinds", "duration_s", "req_per_s",
+    "p50_ms", "p95_ms", "p99_ms", "server_cpu", "client_cpu", "meets_target",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """The script, imported as a module."""
+    spec = importlib.util.spec_from_file_location("bench_serve", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_serve"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_backends_match_the_service(bench: ModuleType) -> None:
+    assert bench.BACKENDS == BACKENDS
+
+
+def test_benchmark_runs_on_the_tiny_bundle(
+    bench: ModuleType, tiny_bundle: Path, processed_dir: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "bench.json"
+    bench.main(
+        [
+            "--model", str(tiny_bundle),
+            "--backends", "onnx-int8",
+            "--clients", "1", "2",
+            "--duration", "0.5",
+            "--warmup", "0.2",
+            "--data", str(processed_dir / "val.csv"),
+            "--latency-reps", "5",
+            "--server-threads", "1",
+            "--json", str(out),
+        ]
+    )  # fmt: skip
+    table = capsys.readouterr().out
+    report = json.loads(out.read_text())
+
+    assert report["settings"]["model_version"] == load_bundle(tiny_bundle).version
+    assert report["settings"]["tweets"] > 100  # distinct real tweets of val.csv
+    rows = report["load"]
+    assert [(r["backend"], r["clients"]) for r in rows] == [("onnx-int8", 1), ("onnx-int8", 2)]
+    for row in rows:
+        assert set(row) == LOAD_FIELDS
+        assert row["errors"] == 0 and row["error_kinds"] == {}, row
+        assert row["requests"] > 0 and row["req_per_s"] > 0 and row["duration_s"] > 0
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+        assert row["server_cpu"] > 0 and row["client_cpu"] > 0
+        assert row["meets_target"] is None  # judged at 32 clients only
+        assert f"| onnx-int8 | {row['clients']} | {row['requests']} |" in table
+
+    (latency,) = report["model_latency"]
+    assert latency["backend"] == "onnx-int8" and latency["reps"] == 5
+    assert 0 < latency["median_ms"] <= latency["p90_ms"]
+    assert f"| onnx-int8 | {latency['median_ms']:.2f} |" in table
+    assert report["int8_speedup"] is None  # no pytorch run to compare with
+    assert report["targets"] == {
+        "clients": 32, "req_per_s": 600.0, "p99_ms": 50.0, "int8_speedup": 2.5,
+    }  # fmt: skip
+    assert ">= 600 req/s, p99 <= 50 ms, 0 errors" in table
+
+
+def test_target_verdict_at_32_clients(bench: ModuleType) -> None:
+    fast = {"latencies_ms": [10.0] * 700, "failures": {}, "duration_s": 1.0}
+    fast |= {"server_cpu": 1.5, "client_cpu": 0.2}
+    assert bench.summarize("onnx-int8", 32, fast).meets_target is True
+    assert bench.summarize("onnx-int8", 8, fast).meets_target is None
+    one_error = fast | {"failures": {"503": 1}}
+    assert bench.summarize("onnx-int8", 32, one_error).meets_target is False
+    slow_tail = fast | {"latencies_ms": [10.0] * 690 + [80.0] * 10}
+    assert bench.summarize("onnx-int8", 32, slow_tail).p99_ms > 50
+    assert bench.summarize("onnx-int8", 32, slow_tail).meets_target is False
+    too_few = fast | {"latencies_ms": [10.0] * 500}
+    assert bench.summarize("onnx-int8", 32, too_few).meets_target is False
+
+
+def test_failed_requests_count_as_errors(bench: ModuleType) -> None:
+    """Nothing listens on the port: every request fails, none is timed."""
+    args = argparse.Namespace(warmup=0.0, duration=0.2, request_timeout=2.0, http="auto")
+    args.http, args.client_cpus = bench.http_library("auto"), None
+    url = f"http://127.0.0.1:{bench.free_port()}/predict"
+    raw = bench.run_load(url, [b'{"text": "fire"}'], 2, args, os.getpid())
+    row = bench.summarize("onnx", 2, raw)
+    assert row.requests == 0 and row.errors > 0 and sum(row.error_kinds.values()) == row.errors
+
+
+def test_bad_data_file_is_one_clear_error(
+    bench: ModuleType, tiny_bundle: Path, tmp_path: Path, capsys
+) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--model", str(tiny_bundle), "--data", str(missing)])
+    assert exit_info.value.code == 2
+    assert f"error: --data {missing}: not found" in capsys.readouterr().err
