@@ -545,10 +545,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Benchmark `tweetcls serve`: HTTP load per backend and client count, "
         "and batch-1 model latency.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model", type=Path, required=True, help="serving bundle directory")
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
-    parser.add_argument("--clients", nargs="+", type=int, default=[1, 8, TARGET_CLIENTS])
+    parser.add_argument(
+        "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends to run"
+    )
+    parser.add_argument(
+        "--clients", nargs="+", type=int, default=[1, 8, TARGET_CLIENTS], help="concurrent clients"
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="measured s per run")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured s before each run")
     parser.add_argument(
@@ -562,7 +567,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--server-args", default="", help="extra `tweetcls serve` arguments, e.g. '--max-wait-ms 5'"
     )
-    parser.add_argument("--http", choices=("auto", "aiohttp", "httpx"), default="auto")
+    parser.add_argument(
+        "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="client library"
+    )
     parser.add_argument("--request-timeout", type=float, default=10.0, help="s per request")
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="s to /ready")
     parser.add_argument("--skip-latency", action="store_true", help="no batch-1 model latency")
