@@ -26,9 +26,9 @@ WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
 # Build the project wheel, then install exactly it with its pinned extra into the venv (the
-# runtime stage copies the venv only, not the sources). The version is pyproject's.
+# runtime stage copies the venv only, not the sources).
 RUN pip wheel --no-deps --wheel-dir /build/dist . \
-    && pip install "tweetcls[serve] @ file:///build/dist/tweetcls-0.1.0-py3-none-any.whl"
+    && pip install "$(echo /build/dist/tweetcls-*.whl)[serve]"
 
 # --- runtime: the venv, the bundle and an unprivileged user ---
 FROM python:3.11.13-slim-bookworm AS runtime

@@ -31,7 +31,7 @@ WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /build/dist . \
-    && pip install "tweetcls[train] @ file:///build/dist/tweetcls-0.1.0-py3-none-any.whl"
+    && pip install "$(echo /build/dist/tweetcls-*.whl)[train]"
 
 # --- runtime: the venv, the configs and DVC metadata, an unprivileged user ---
 FROM python:3.11.13-slim-bookworm AS runtime

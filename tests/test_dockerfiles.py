@@ -30,8 +30,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "dockerfiles" / "api.Dockerfile"
 TRAIN = ROOT / "dockerfiles" / "train.Dockerfile"
-#: Version of the installed project (pyproject.toml's, as `pip install -e .` recorded it).
-VERSION = metadata.version("tweetcls")
+#: How both images install the project: the one wheel built from the sources, with an extra.
+WHEEL_INSTALL = 'pip install "$(echo /build/dist/tweetcls-*.whl)[{extra}]"'
 
 #: The API image's command: the service as the tests and README run it.
 SERVE_COMMAND = [
@@ -202,7 +202,7 @@ def test_api_image_serves_the_bundle_with_the_serve_extra_only() -> None:
     assert ("COPY", f"${{SERVING_BUNDLE}} {model}") in runtime
 
     text = API.read_text()
-    assert f'"tweetcls[serve] @ file:///build/dist/tweetcls-{VERSION}-py3-none-any.whl"' in text
+    assert WHEEL_INSTALL.format(extra="serve") in text
     assert "[train]" not in text and "torch" not in text.replace("no torch", "")
 
 
@@ -220,7 +220,7 @@ def test_train_image_runs_the_cli_with_the_pinned_torch() -> None:
         f'--index-url "https://download.pytorch.org/whl/${{TORCH_VARIANT}}" "torch=={torch_pin}"'
         in text
     )
-    assert f'"tweetcls[train] @ file:///build/dist/tweetcls-{VERSION}-py3-none-any.whl"' in text
+    assert WHEEL_INSTALL.format(extra="train") in text
 
 
 def test_train_image_fits_the_vertex_ai_job() -> None:
