@@ -4,20 +4,18 @@ fractions of a second each), its target verdict, and its error accounting."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import import_script
 
+from tweetcls.serving import backends
 from tweetcls.serving.backends import BACKENDS
 from tweetcls.serving.bundle import load_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "bench_serve.py"
 LOAD_FIELDS = {
     "backend", "clients", "requests", "errors", "error_kinds", "duration_s", "req_per_s",
     "p50_ms", "p95_ms", "p99_ms", "server_cpu", "client_cpu", "meets_target",
@@ -27,12 +25,7 @@ LOAD_FIELDS = {
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """The script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("bench_serve", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_serve"] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_script("bench_serve")
 
 
 def test_backends_match_the_service(bench: ModuleType) -> None:
@@ -75,6 +68,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
 
     (latency,) = report["model_latency"]
     assert latency["backend"] == "onnx-int8" and latency["reps"] == 5
+    assert len(latency["round_medians_ms"]) == 5  # --latency-rounds default, one call each
     assert 0 < latency["median_ms"] <= latency["p90_ms"]
     assert f"| onnx-int8 | {latency['median_ms']:.2f} |" in table
     assert report["int8_speedup"] is None  # no pytorch run to compare with
@@ -82,6 +76,43 @@ def test_benchmark_runs_on_the_tiny_bundle(
         "clients": 32, "req_per_s": 600.0, "p99_ms": 50.0, "int8_speedup": 2.5,
     }  # fmt: skip
     assert ">= 600 req/s, p99 <= 50 ms, 0 errors" in table
+
+
+def test_latency_rounds_interleave_the_backends(
+    bench: ModuleType, tiny_bundle: Path, processed_dir: Path, monkeypatch
+) -> None:
+    tweets = bench.load_tweets(processed_dir / "val.csv", 50)
+    calls: list[str] = []
+    real_load = backends.load_backend
+
+    def recording_load(bundle, backend, threads):
+        engine = real_load(bundle, backend, threads)
+        real_predict = engine.predict_proba
+
+        def predict(texts, keywords):
+            calls.append(backend)
+            return real_predict(texts, keywords)
+
+        engine.predict_proba = predict
+        return engine
+
+    monkeypatch.setattr(backends, "load_backend", recording_load)
+    results = bench.model_latency(
+        tiny_bundle, ["onnx-int8", "pytorch"], tweets, reps=6, rounds=3, threads=1, warmup=2
+    )
+    assert [r.backend for r in results] == ["onnx-int8", "pytorch"]
+    for r in results:
+        assert r.reps == 6 and len(r.round_medians_ms) == 3
+        assert 0 < r.median_ms <= r.p90_ms
+    timed = calls[4:]  # after 2 warm-up calls each
+    assert timed == ["onnx-int8"] * 2 + ["pytorch"] * 4 + ["onnx-int8"] * 4 + ["pytorch"] * 2
+
+    speedup, rounds = bench.int8_speedup(results)
+    assert speedup == results[1].median_ms / results[0].median_ms
+    assert rounds == [
+        e / i for e, i in zip(results[1].round_medians_ms, results[0].round_medians_ms, strict=True)
+    ]
+    assert bench.int8_speedup(results[:1]) == (None, [])
 
 
 def test_target_verdict_at_32_clients(bench: ModuleType) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -14,21 +13,16 @@ from types import ModuleType
 
 import pytest
 import torch
+from conftest import ROOT, import_script
 from transformers import RobertaForSequenceClassification
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_train.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """The script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_train"] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_script("bench_train")
 
 
 def test_gpu_mode_runs_on_cpu(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tweetcls.atomic import write_text
 from tweetcls.errors import ConfigError
-from tweetcls.serving.bundle import DRIFT_REFERENCE_FILE
+from tweetcls.serving.bundle import DRIFT_REFERENCE_FILE, read_json
 from tweetcls.serving.drift import DEFAULT_ALPHA, DEFAULT_DRIFT_SHARE, compare
 from tweetcls.serving.requestlog import RequestLog, parse_database_url
 from tweetcls.serving.settings import DEFAULT_DATABASE_URL, DRIFT_MIN_SAMPLES
@@ -43,15 +43,10 @@ def parse_time(value: str, option: str, now: datetime) -> datetime:
 def load_reference(path: Path) -> dict[str, Any]:
     """The drift reference of a bundle directory, or a ``drift_reference.json`` file."""
     file = path / DRIFT_REFERENCE_FILE if path.is_dir() else path
-    if not file.is_file():
-        raise ConfigError(f"--reference: {file}: file not found (export a bundle first)")
     try:
-        reference = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"--reference: {file}: not valid JSON ({err})") from None
-    if not isinstance(reference, dict):
-        raise ConfigError(f"--reference: {file}: expected a JSON object")
-    return reference
+        return read_json(file)
+    except ConfigError as err:
+        raise ConfigError(f"--reference: {err}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
