@@ -43,6 +43,8 @@ def parse_time(value: str, option: str, now: datetime) -> datetime:
 def load_reference(path: Path) -> dict[str, Any]:
     """The drift reference of a bundle directory, or a ``drift_reference.json`` file."""
     file = path / DRIFT_REFERENCE_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"--reference: {file}: file not found (export a bundle first)")
     try:
         return read_json(file)
     except ConfigError as err:
