@@ -22,6 +22,7 @@ from torchmetrics.functional.classification import (
 )
 
 from tweetcls.atomic import atomic_path, write_text
+from tweetcls.bootstrap import f1_interval
 from tweetcls.errors import ConfigError
 from tweetcls.preprocess import read_processed
 
@@ -113,8 +114,10 @@ class TestReport(L.Callback):
     """After ``test``, writes the evaluation reports into ``dirpath``.
 
     * ``metrics.json``: the ``test/`` metrics (``f1``, ``precision``, ``recall``, ``accuracy``
-      and ``f1_at_0.5`` at the tuned ``threshold``, ``auroc``, ``loss``), plus
-      ``average_precision``, ``calibration_error`` (ECE, 10 bins) and ``samples``;
+      at the model's ``threshold``, ``f1_at_0.5``, ``auroc``, ``loss``, and the in-sample
+      ``f1_tuned``/``threshold_tuned`` diagnostic), plus ``f1_ci`` (95% percentile bootstrap
+      interval of ``f1`` over tweets, see ``tweetcls.bootstrap``), ``average_precision``,
+      ``calibration_error`` (ECE, 10 bins) and ``samples``;
     * ``pr_curve.csv`` (``threshold,precision,recall``, 101 thresholds) and ``roc_curve.csv``
       (``threshold,fpr,tpr``, 201 thresholds), the curves for ``dvc plots``;
     * ``figures/``: ``confusion_matrix.png``, ``pr_curve.png``, ``roc_curve.png``,
@@ -156,6 +159,8 @@ class TestReport(L.Callback):
             for key, value in trainer.callback_metrics.items()
             if key.startswith("test/")
         }
+        interval = f1_interval(probs.numpy(), labels.numpy(), threshold)
+        metrics["f1_ci"] = [round(interval.low, 6), round(interval.high, 6)]
         metrics["average_precision"] = round(float(binary_average_precision(probs, labels)), 6)
         metrics["calibration_error"] = round(
             float(binary_calibration_error(probs, labels, n_bins=plots.CALIBRATION_BINS)), 6

