@@ -16,7 +16,11 @@ from torchmetrics.functional.classification import (
     binary_precision,
     binary_recall,
 )
-from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    get_linear_schedule_with_warmup,
+)
 
 from tweetcls.errors import ConfigError
 from tweetcls.pretrained import resolve_pretrained
@@ -77,9 +81,18 @@ class TweetClassifier(L.LightningModule):
                 f"model.decision_threshold: must lie in (0, 1), got {decision_threshold}"
             )
         self.save_hyperparameters()
-        extra = {} if classifier_dropout is None else {"classifier_dropout": classifier_dropout}
+        source = resolve_pretrained(pretrained_model)
+        extra = {}
+        if classifier_dropout is not None:
+            config = AutoConfig.from_pretrained(source)
+            if not hasattr(config, "classifier_dropout"):
+                raise ConfigError(
+                    f"model.classifier_dropout: {config.model_type} models have no separate "
+                    "classifier dropout (their head uses hidden_dropout_prob); leave it unset"
+                )
+            extra["classifier_dropout"] = classifier_dropout
         self.model = AutoModelForSequenceClassification.from_pretrained(
-            resolve_pretrained(pretrained_model),
+            source,
             num_labels=2,
             id2label={0: "not_disaster", 1: "disaster"},
             label2id={"not_disaster": 0, "disaster": 1},
