@@ -22,7 +22,9 @@ def fitted(tiny_run, tmp_path):
 def test_fit_writes_checkpoints_config_and_export(fitted):
     run = fitted / "run"
     best = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
-    assert 0 < float(best["state_dict"]["threshold"]) < 1
+    # the decision threshold is configuration (0.5 unless set), not tuned state
+    assert "threshold" not in best["state_dict"]
+    assert best["hyper_parameters"]["decision_threshold"] == 0.5
     assert best["hyper_parameters"]["pretrained_model"].endswith("tiny-roberta")
     assert (run / "checkpoints" / "last.ckpt").is_file()
     config = yaml.safe_load((run / "logs" / "config.yaml").read_text())
@@ -35,7 +37,7 @@ def test_fit_writes_checkpoints_config_and_export(fitted):
     assert metrics["val/f1"].dropna().between(0, 1).all()
     exported = run / "model"
     meta = json.loads((exported / "tweetcls.json").read_text())
-    assert meta["threshold"] == pytest.approx(float(best["state_dict"]["threshold"]))
+    assert meta["threshold"] == 0.5
     assert meta["use_keyword"] is True and meta["max_length"] == 64
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert (exported / name).is_file()

@@ -51,7 +51,13 @@ def check_errors_table(errors: pd.DataFrame, threshold: float) -> None:
 
 
 def test_test_writes_reports(tiny_run, tmp_path, processed_dir):
-    main(tiny_run("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "10"))
+    fit = ("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "10")
+    main(tiny_run(*fit, "--trainer.default_root_dir", str(tmp_path / "probe")))
+    # the barely trained model's probabilities all sit just below 0.5: refit the same model
+    # with a decision threshold where both kinds of mistakes occur
+    cut = pd.read_csv(tmp_path / "probe" / "logs" / "metrics.csv")["val/threshold_tuned"]
+    cut = str(float(cut.dropna().iloc[-1]))
+    main(tiny_run(*fit, "--model.decision_threshold", cut))
     ckpt = str(tmp_path / "run" / "checkpoints" / "best.ckpt")
     reports = tmp_path / "reports"
     val = pd.read_csv(processed_dir / "val.csv", keep_default_na=False)
@@ -76,6 +82,8 @@ def test_test_writes_reports(tiny_run, tmp_path, processed_dir):
         assert 0 <= metrics[key] <= 1, key
     assert metrics["samples"] == len(val) == 750
     threshold = metrics["threshold"]
+    assert threshold == pytest.approx(float(cut), abs=1e-6)
+    assert metrics["f1_ci"][0] <= metrics["f1"] <= metrics["f1_ci"][1]
     every = pd.read_csv(reports / "errors.csv", keep_default_na=False)
     check_errors_table(every, threshold)
     # the whole confusion matrix, rebuilt from precision and recall

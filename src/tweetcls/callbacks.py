@@ -85,7 +85,6 @@ class ExportBestModel(L.Callback):
             network.load_state_dict(
                 {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
             )
-            threshold = float(state["threshold"])
         else:
             rank_zero_warn("no best checkpoint was saved; exporting the final weights")
         data = trainer.datamodule

@@ -21,6 +21,8 @@ EXTRA_COMMANDS = {
     "preprocess": "tweetcls.preprocess_cli",
     "tiny-model": "tweetcls.tiny_model",
     "kfold": "tweetcls.kfold",
+    "ensemble": "tweetcls.ensemble",
+    "soft-targets": "tweetcls.soft_targets",
     "sweep": "tweetcls.sweep",
     "export": "tweetcls.export",
     "serve": "tweetcls.serving.cli",
@@ -32,6 +34,8 @@ DESCRIPTION = (
     "Also: `tweetcls preprocess --config X` (raw CSVs -> data/processed), "
     "`tweetcls tiny-model` (the tiny RoBERTa of configs/tiny.yaml), "
     "`tweetcls kfold --config X` (k-fold training and ensemble), "
+    "`tweetcls ensemble --member A --member B` (models combined on held-out data), "
+    "`tweetcls soft-targets --teacher DIR` (a teacher's probabilities for distillation), "
     "`tweetcls sweep sweeps/X.yaml` (a W&B sweep spec run with Optuna), "
     "`tweetcls export --model DIR` (ONNX + int8 serving bundle), "
     "`tweetcls serve --model DIR` (the HTTP service) and "

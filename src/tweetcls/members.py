@@ -1,0 +1,181 @@
+"""Probabilities of finished models ("members") on the processed splits, cached per member.
+
+A member is given as ``name=source`` (or just ``source``), where ``source`` is one of:
+
+* ``tfidf``: the word + character TF-IDF model (:mod:`tweetcls.tfidf`), fitted on
+  ``train.csv`` on the spot;
+* a model directory of ``fit`` (``<run>/model``) or a serving bundle: scored by its own
+  PyTorch model with its own input settings (tokenizer, ``max_length``, keyword segment);
+* a ``kfold`` output directory (``fold-*/predictions.csv``): ``val``/``test`` are the mean of
+  the folds' probabilities, ``train`` is each tweet's out-of-fold probability;
+* a CSV with columns ``split,id,probability`` (e.g. another member's cache file).
+
+Probabilities are cached in ``<cache_dir>/<name>.csv`` with a key (source, weights or file
+hashes, data hashes) in ``<name>.json``; a cache whose key differs is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tweetcls.atomic import atomic_path, write_text
+from tweetcls.errors import ConfigError
+from tweetcls.preprocess import read_processed
+
+#: Split name -> processed file.
+SPLITS = {"train": "train.csv", "val": "val.csv", "test": "test.csv"}
+#: ``kfold`` prediction roles that hold each split.
+KFOLD_ROLES = {"train": "oof", "val": "heldout", "test": "test"}
+COLUMNS = ["split", "id", "probability"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """A named source of probabilities (see the module docstring)."""
+
+    name: str
+    source: str
+
+    @classmethod
+    def parse(cls, text: str) -> Member:
+        name, sep, source = text.partition("=")
+        if not sep:
+            source = text
+            name = "tfidf" if text == "tfidf" else Path(text.rstrip("/")).name
+            if name in ("model", "serving"):  # <run>/model: name it after the run
+                name = Path(text.rstrip("/")).parent.name or name
+        if not name or not source:
+            raise ConfigError(f"--member {text!r}: expected NAME=SOURCE or SOURCE")
+        return cls(name, source)
+
+    @property
+    def kind(self) -> str:
+        path = Path(self.source)
+        if self.source == "tfidf":
+            return "tfidf"
+        if path.is_dir() and (path / "tweetcls.json").is_file():
+            return "model"
+        if path.is_dir() and any(path.glob("fold-*/predictions.csv")):
+            return "kfold"
+        if path.is_file() and path.suffix == ".csv":
+            return "csv"
+        raise ConfigError(
+            f"member {self.name}: {self.source} is not 'tfidf', a model directory (with "
+            "tweetcls.json), a kfold directory (fold-*/predictions.csv) or a probabilities CSV"
+        )
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_key(member: Member) -> dict:
+    kind, path = member.kind, Path(member.source)
+    if kind == "tfidf":
+        from tweetcls.tfidf import SETTINGS
+
+        return {
+            "kind": kind,
+            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS.items()},
+        }
+    if kind == "model":
+        from tweetcls.serving.bundle import load_bundle
+
+        return {"kind": kind, "source": str(path), "version": load_bundle(path).version}
+    files = sorted(path.glob("fold-*/predictions.csv")) if kind == "kfold" else [path]
+    return {"kind": kind, "source": str(path), "md5": [_md5(f) for f in files]}
+
+
+def _compute(member: Member, data_dir: Path, splits: list[str]) -> pd.DataFrame:
+    kind = member.kind
+    frames = {split: read_processed(data_dir, SPLITS[split]) for split in splits}
+    if kind == "tfidf":
+        from tweetcls.tfidf import fit_tfidf, predict_tfidf
+
+        model = fit_tfidf(read_processed(data_dir, SPLITS["train"]))
+        probs = {split: predict_tfidf(model, frame) for split, frame in frames.items()}
+    elif kind == "model":
+        from tweetcls.export import predict_frame
+        from tweetcls.serving.backends import load_backend
+        from tweetcls.serving.bundle import load_bundle
+
+        backend = load_backend(load_bundle(member.source), "pytorch")
+        probs = {split: predict_frame(backend, frame) for split, frame in frames.items()}
+    else:
+        table = _read_kfold(Path(member.source)) if kind == "kfold" else _read_csv(member.source)
+        probs = {}
+        for split, frame in frames.items():
+            rows = table[table["split"] == split].set_index("id")["probability"]
+            missing = ~frame["id"].isin(rows.index)
+            if missing.any():
+                raise ConfigError(
+                    f"member {member.name}: {member.source} has no {split} probability for "
+                    f"{int(missing.sum())} of {len(frame)} tweets (e.g. id "
+                    f"{frame['id'][missing].iloc[0]})"
+                )
+            probs[split] = rows.loc[frame["id"]].to_numpy()
+    return pd.concat(
+        [
+            pd.DataFrame({"split": split, "id": frames[split]["id"], "probability": p})
+            for split, p in probs.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def _read_csv(path: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    if list(table.columns[:3]) != COLUMNS:
+        raise ConfigError(f"{path}: expected columns {','.join(COLUMNS)}")
+    return table
+
+
+def _read_kfold(path: Path) -> pd.DataFrame:
+    frames = [pd.read_csv(f) for f in sorted(path.glob("fold-*/predictions.csv"))]
+    rows = []
+    for split, role in KFOLD_ROLES.items():
+        table = pd.concat([f[f["role"] == role] for f in frames])
+        rows.append(
+            table.groupby("id", sort=False)["probability"].mean().reset_index().assign(split=split)
+        )
+    return pd.concat(rows, ignore_index=True)[COLUMNS]
+
+
+def member_probabilities(
+    member: Member, data_dir: str | Path, splits: list[str], cache_dir: str | Path
+) -> pd.DataFrame:
+    """``split,id,probability`` of ``member`` on ``splits``, from the cache when it is current."""
+    data_dir = Path(data_dir)
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ConfigError(f"unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
+    key = {
+        **_source_key(member),
+        "splits": splits,
+        "data_md5": {
+            s: _md5(data_dir / SPLITS[s]) for s in splits if (data_dir / SPLITS[s]).is_file()
+        },
+    }
+    cache, key_file = (
+        Path(cache_dir) / f"{member.name}.csv",
+        Path(cache_dir) / f"{member.name}.json",
+    )
+    if cache.is_file() and key_file.is_file() and json.loads(key_file.read_text()) == key:
+        return pd.read_csv(cache)
+    table = _compute(member, data_dir, splits)
+    if not np.isfinite(table["probability"]).all():
+        raise ConfigError(f"member {member.name}: non-finite probabilities")
+    with atomic_path(cache) as tmp:
+        table.round({"probability": 6}).to_csv(tmp, index=False)
+    write_text(key_file, json.dumps(key, indent=2) + "\n")
+    return pd.read_csv(cache)
