@@ -11,7 +11,7 @@ from conftest import ROOT
 from tweetcls.cli import run_cli_class
 from tweetcls.preprocess_cli import PreprocessCLI
 
-BASES = ["configs/minilm.yaml", "configs/roberta.yaml", "configs/tiny.yaml"]
+BASES = ["configs/minilm.yaml", "configs/mpnet.yaml", "configs/roberta.yaml", "configs/tiny.yaml"]
 
 
 def parse(args: list[str]):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tweetcls.atomic import atomic_path, write_text
+from tweetcls.bootstrap import f1_interval
 from tweetcls.errors import ConfigError
 from tweetcls.inputs import encode
 from tweetcls.serving.bundle import (
@@ -410,11 +411,14 @@ def compare_backends(
     results = {}
     for kind, probs in probabilities.items():
         labels = (probs >= threshold).astype(int)
+        interval = f1_interval(probs, targets, np.nextafter(threshold, 0))  # ">=" as ">"
         precision, recall, f1, _ = precision_recall_fscore_support(
             targets, labels, average="binary", zero_division=0
         )
         results[kind] = {
             "f1": round(float(f1), 6),
+            # 95% bootstrap interval over tweets: backends closer than its width are tied
+            "f1_ci": [round(interval.low, 6), round(interval.high, 6)],
             "precision": round(float(precision), 6),
             "recall": round(float(recall), 6),
             "accuracy": round(float(accuracy_score(targets, labels)), 6),
