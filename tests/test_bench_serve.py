@@ -147,3 +147,31 @@ def test_bad_data_file_is_one_clear_error(
         bench.main(["--model", str(tiny_bundle), "--data", str(missing)])
     assert exit_info.value.code == 2
     assert f"error: --data {missing}: not found" in capsys.readouterr().err
+
+
+def test_bench_models_compares_bundles_side_by_side(tiny_bundle, processed_dir, tmp_path, capsys):
+    bench_models = import_script("bench_models")
+    out = tmp_path / "bench_models.json"
+    results = bench_models.main(
+        [
+            "--bundle",
+            f"a={tiny_bundle}",
+            "--bundle",
+            f"b={tiny_bundle}",
+            "--data",
+            str(processed_dir / "val.csv"),
+            "--reps",
+            "20",
+            "--rounds",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert json.loads(out.read_text()) == results
+    assert results["bundles"]["a"]["ratio_to_first"] == 1.0
+    for row in results["bundles"].values():
+        assert len(row["round_medians_ms"]) == 2 and row["tweets_per_s_batched"] > 0
+        assert row["size_mb"] > 0
+    printed = capsys.readouterr().out
+    assert "| a |" in printed and "| b |" in printed and "CPU:" in printed
