@@ -15,6 +15,7 @@ from tweetcls.ensemble import cross_fitted_stack, evaluate, logits
 
 def ensemble_args(tmp_path, processed_dir, *members: str) -> list[str]:
     args = ["ensemble", "--data_dir", str(processed_dir), "--out", str(tmp_path / "ens")]
+    args += ["--cache_dir", str(tmp_path / "members")]
     for member in members:
         args += ["--member", member]
     return [
@@ -114,8 +115,8 @@ def test_members_from_a_probabilities_csv_and_kfold_dir(processed_dir, tmp_path)
     assert report["members"][0]["f1"]["estimate"] == 1.0
     assert report["members"][1]["name"] == "kfold"
     assert report["members"][1]["auroc"] == 0.5  # the fold mean is 0.5 for every tweet
-    cache = pd.read_csv(tmp_path / "ens" / "members" / "kfold.csv")
-    assert cache[cache.split == "val"]["probability"].eq(0.5).all()
+    cache = pd.read_csv(tmp_path / "members" / "kfold-val.csv")
+    assert cache["probability"].eq(0.5).all() and set(cache["split"]) == {"val"}
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=METHODS, default="stack", help="combiner to submit")
     parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds on val")
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds")
-    parser.add_argument("--out", default="runs/ensemble", help="member caches, probabilities")
+    parser.add_argument("--out", default="runs/ensemble", help="test probabilities")
+    parser.add_argument("--cache_dir", default="runs/members", help="member probability cache")
     parser.add_argument("--report", default="reports/ensemble.json", help="summary JSON")
     parser.add_argument(
         "--submission", default="predictions/submission_ensemble.csv", help="id,target CSV"
@@ -179,7 +180,7 @@ def run(argv: list[str] | None = None) -> dict:
     test_frame = read_processed(data_dir, "test.csv")
     columns = {"val": [], "test": []}
     for member in members:
-        table = member_probabilities(member, data_dir, ["val", "test"], out / "members")
+        table = member_probabilities(member, data_dir, ["val", "test"], options.cache_dir)
         for split, frame in (("val", val_frame), ("test", test_frame)):
             rows = table[table["split"] == split].set_index("id")["probability"]
             columns[split].append(rows.loc[frame["id"]].to_numpy())

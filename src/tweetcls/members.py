@@ -10,8 +10,9 @@ A member is given as ``name=source`` (or just ``source``), where ``source`` is o
   the folds' probabilities, ``train`` is each tweet's out-of-fold probability;
 * a CSV with columns ``split,id,probability`` (e.g. another member's cache file).
 
-Probabilities are cached in ``<cache_dir>/<name>.csv`` with a key (source, weights or file
-hashes, data hashes) in ``<name>.json``; a cache whose key differs is recomputed.
+Probabilities are cached per split in ``<cache_dir>/<name>-<split>.csv`` with a key (source,
+weights or file hashes, data hashes) in ``<name>-<split>.json``; a cache whose key differs is
+recomputed.
 """
 
 from __future__ import annotations
@@ -151,31 +152,42 @@ def _read_kfold(path: Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[COLUMNS]
 
 
+def _cache_key(member: Member, data_dir: Path, split: str) -> dict:
+    # the training split is part of every key: members that fit on the spot train on it
+    files = {name: _md5(data_dir / SPLITS[name]) for name in dict.fromkeys(("train", split))}
+    return {**_source_key(member), "split": split, "data_md5": files}
+
+
 def member_probabilities(
     member: Member, data_dir: str | Path, splits: list[str], cache_dir: str | Path
 ) -> pd.DataFrame:
-    """``split,id,probability`` of ``member`` on ``splits``, from the cache when it is current."""
-    data_dir = Path(data_dir)
+    """``split,id,probability`` of ``member`` on ``splits``, from the cache when it is current.
+
+    Each split is cached on its own (``<cache_dir>/<name>-<split>.csv`` beside its key
+    ``.json``), so a command that needs another split computes only that one.
+    """
+    data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise ConfigError(f"unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
-    key = {
-        **_source_key(member),
-        "splits": splits,
-        "data_md5": {
-            s: _md5(data_dir / SPLITS[s]) for s in splits if (data_dir / SPLITS[s]).is_file()
-        },
-    }
-    cache, key_file = (
-        Path(cache_dir) / f"{member.name}.csv",
-        Path(cache_dir) / f"{member.name}.json",
-    )
-    if cache.is_file() and key_file.is_file() and json.loads(key_file.read_text()) == key:
-        return pd.read_csv(cache)
-    table = _compute(member, data_dir, splits)
-    if not np.isfinite(table["probability"]).all():
-        raise ConfigError(f"member {member.name}: non-finite probabilities")
-    with atomic_path(cache) as tmp:
-        table.round({"probability": 6}).to_csv(tmp, index=False)
-    write_text(key_file, json.dumps(key, indent=2) + "\n")
-    return pd.read_csv(cache)
+    keys = {split: _cache_key(member, data_dir, split) for split in splits}
+    paths = {split: cache_dir / f"{member.name}-{split}.csv" for split in splits}
+    missing = [
+        split
+        for split in splits
+        if not (
+            paths[split].is_file()
+            and paths[split].with_suffix(".json").is_file()
+            and json.loads(paths[split].with_suffix(".json").read_text()) == keys[split]
+        )
+    ]
+    if missing:
+        table = _compute(member, data_dir, missing)
+        if not np.isfinite(table["probability"]).all():
+            raise ConfigError(f"member {member.name}: non-finite probabilities")
+        for split in missing:
+            with atomic_path(paths[split]) as tmp:
+                rows = table[table["split"] == split].round({"probability": 6})
+                rows.to_csv(tmp, index=False)
+            write_text(paths[split].with_suffix(".json"), json.dumps(keys[split], indent=2) + "\n")
+    return pd.concat([pd.read_csv(paths[split]) for split in splits], ignore_index=True)
