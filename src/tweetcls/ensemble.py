@@ -30,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from tweetcls.atomic import atomic_path, write_text
 from tweetcls.bootstrap import f1_interval, paired_f1_difference
 from tweetcls.errors import ConfigError
-from tweetcls.members import Member, member_probabilities
+from tweetcls.members import Member, probability_columns
 from tweetcls.preprocess import read_processed
 from tweetcls.threshold import DEFAULT_THRESHOLD, choose_threshold, stratified_folds
 
@@ -178,31 +178,26 @@ def run(argv: list[str] | None = None) -> dict:
     data_dir, out = Path(options.data_dir), Path(options.out)
     val_frame = read_processed(data_dir, "val.csv")
     test_frame = read_processed(data_dir, "test.csv")
-    columns = {"val": [], "test": []}
+    probs = probability_columns(members, data_dir, ["val", "test"], options.cache_dir)
     for member in members:
-        table = member_probabilities(member, data_dir, ["val", "test"], options.cache_dir)
-        for split, frame in (("val", val_frame), ("test", test_frame)):
-            rows = table[table["split"] == split].set_index("id")["probability"]
-            columns[split].append(rows.loc[frame["id"]].to_numpy())
         print(f"member {member.name}: {member.kind} {member.source}")
-    labels = val_frame["target"].to_numpy()
     report, test_probs = evaluate(
         names,
-        np.column_stack(columns["val"]),
-        np.column_stack(columns["test"]),
-        labels,
+        probs["val"],
+        probs["test"],
+        val_frame["target"].to_numpy(),
         options.folds,
         options.seed,
     )
     report["method"] = options.method
     report["sources"] = {m.name: m.source for m in members}
-    probs = test_probs[options.method]
+    chosen = test_probs[options.method]
     threshold = report["combiners"][options.method]["threshold"]
-    submission = pd.DataFrame({"id": test_frame["id"], "target": (probs > threshold).astype(int)})
+    submission = pd.DataFrame({"id": test_frame["id"], "target": (chosen > threshold).astype(int)})
     with atomic_path(Path(options.submission)) as tmp:
         submission.to_csv(tmp, index=False)
     with atomic_path(out / "test_probabilities.csv") as tmp:
-        pd.DataFrame({"id": test_frame["id"], "probability": probs.round(6)}).to_csv(
+        pd.DataFrame({"id": test_frame["id"], "probability": chosen.round(6)}).to_csv(
             tmp, index=False
         )
     write_text(Path(options.report), json.dumps(report, indent=2) + "\n")

@@ -191,3 +191,18 @@ def member_probabilities(
                 rows.to_csv(tmp, index=False)
             write_text(paths[split].with_suffix(".json"), json.dumps(keys[split], indent=2) + "\n")
     return pd.concat([pd.read_csv(paths[split]) for split in splits], ignore_index=True)
+
+
+def probability_columns(
+    members: list[Member], data_dir: str | Path, splits: list[str], cache_dir: str | Path
+) -> dict[str, np.ndarray]:
+    """Per split, the members' probabilities as columns, rows in the split file's order."""
+    data_dir = Path(data_dir)
+    ids = {split: read_processed(data_dir, SPLITS[split])["id"] for split in splits}
+    columns: dict[str, list[np.ndarray]] = {split: [] for split in splits}
+    for member in members:
+        table = member_probabilities(member, data_dir, splits, cache_dir)
+        for split in splits:
+            rows = table[table["split"] == split].set_index("id")["probability"]
+            columns[split].append(rows.loc[ids[split]].to_numpy())
+    return {split: np.column_stack(values) for split, values in columns.items()}

@@ -19,13 +19,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tweetcls.atomic import atomic_path, write_text
 from tweetcls.bootstrap import f1_interval
 from tweetcls.errors import ConfigError
-from tweetcls.members import Member, member_probabilities
+from tweetcls.members import Member, probability_columns
 from tweetcls.preprocess import read_processed
 
 
@@ -59,13 +58,8 @@ def run(argv: list[str] | None = None) -> dict:
     data_dir, out = Path(options.data_dir), Path(options.out)
     train = read_processed(data_dir, "train.csv")
     val = read_processed(data_dir, "val.csv")
-    columns = {"train": [], "val": []}
-    for teacher in teachers:
-        table = member_probabilities(teacher, data_dir, ["train", "val"], options.cache_dir)
-        for split, frame in (("train", train), ("val", val)):
-            rows = table[table["split"] == split].set_index("id")["probability"]
-            columns[split].append(rows.loc[frame["id"]].to_numpy())
-    probs = {split: np.mean(values, axis=0) for split, values in columns.items()}
+    columns = probability_columns(teachers, data_dir, ["train", "val"], options.cache_dir)
+    probs = {split: values.mean(axis=1) for split, values in columns.items()}
     summary = {
         "teachers": {t.name: {"source": t.source, "kind": t.kind} for t in teachers},
         "train_f1_of_targets": f1_interval(probs["train"], train["target"]).as_dict(),
