@@ -63,8 +63,9 @@ def test_report_and_serving_json_are_consistent(tiny_bundle, processed_dir):
     results = report["backends"]
     assert set(results) == {"pytorch", "onnx", "onnx-int8"}
     for metrics in results.values():
-        assert set(metrics) == set(METRICS)
+        assert set(metrics) == {*METRICS, "f1_ci"}
         assert all(0.0 <= metrics[k] <= 1.0 for k in METRICS)
+        assert metrics["f1_ci"][0] <= metrics["f1"] <= metrics["f1_ci"][1]
     assert results["pytorch"]["agreement"] == 1.0
     assert results["pytorch"]["max_abs_prob_diff"] == 0.0
     assert results["onnx"]["max_abs_prob_diff"] < 1e-4
