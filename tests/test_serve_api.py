@@ -205,7 +205,13 @@ def test_concurrent_requests_share_micro_batches(settings: Settings) -> None:
                 answers = await asyncio.gather(
                     *(client.post("/predict", json={"text": f"fire number {i}"}) for i in range(20))
                 )
-                metrics = (await client.get("/metrics")).text
+                # metrics are bookkept on the worker thread after the answers go out (so they
+                # never delay one): wait, boundedly, until every answered tweet is counted
+                for _ in range(200):
+                    metrics = (await client.get("/metrics")).text
+                    if metric_values(metrics).get(("tweetcls_batch_size_sum", ())) == 20:
+                        break
+                    await asyncio.sleep(0.025)
         return answers, metrics
 
     answers, metrics = asyncio.run(scenario())
