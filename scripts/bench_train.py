@@ -66,6 +66,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -1117,6 +1118,9 @@ def gpu_main(argv: Sequence[str]) -> None:
     distribution = load_lengths(args.lengths, args.max_length, args.use_keyword)
     meta = gpu_meta(args, device, source, peaks, distribution)
     config = model_config(args.tiny, args.max_length)
+    if not args.tiny and not args.random_init:  # batches must fit the vocabulary of --pretrained
+        with contextlib.suppress(OSError, ValueError):
+            config = AutoConfig.from_pretrained(args.pretrained, local_files_only=True)
     batch_sets = {
         size: make_batches(args, size, distribution, config, device)
         for size in dict.fromkeys(args.batch_size)
