@@ -11,13 +11,12 @@ A member is given as ``name=source`` (or just ``source``), where ``source`` is o
 * a CSV with columns ``split,id,probability`` (e.g. another member's cache file).
 
 Probabilities are cached per split in ``<cache_dir>/<name>-<split>.csv`` with a key (source,
-weights or file hashes, data hashes) in ``<name>-<split>.json``; a cache whose key differs is
-recomputed.
+weights version or file SHA-256s, the data files' SHA-256s) in ``<name>-<split>.json``; a cache
+whose key differs is recomputed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from tweetcls.atomic import atomic_path, write_text
 from tweetcls.errors import ConfigError
 from tweetcls.preprocess import read_processed
+from tweetcls.serving.bundle import file_sha256, load_bundle
 
 #: Split name -> processed file.
 SPLITS = {"train": "train.csv", "val": "val.csv", "test": "test.csv"}
@@ -72,14 +72,6 @@ class Member:
         )
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _source_key(member: Member) -> dict:
     kind, path = member.kind, Path(member.source)
     if kind == "tfidf":
@@ -90,11 +82,9 @@ def _source_key(member: Member) -> dict:
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS.items()},
         }
     if kind == "model":
-        from tweetcls.serving.bundle import load_bundle
-
         return {"kind": kind, "source": str(path), "version": load_bundle(path).version}
     files = sorted(path.glob("fold-*/predictions.csv")) if kind == "kfold" else [path]
-    return {"kind": kind, "source": str(path), "md5": [_md5(f) for f in files]}
+    return {"kind": kind, "source": str(path), "sha256": [file_sha256(f) for f in files]}
 
 
 def _compute(member: Member, data_dir: Path, splits: list[str]) -> pd.DataFrame:
@@ -108,7 +98,6 @@ def _compute(member: Member, data_dir: Path, splits: list[str]) -> pd.DataFrame:
     elif kind == "model":
         from tweetcls.export import predict_frame
         from tweetcls.serving.backends import load_backend
-        from tweetcls.serving.bundle import load_bundle
 
         backend = load_backend(load_bundle(member.source), "pytorch")
         probs = {split: predict_frame(backend, frame) for split, frame in frames.items()}
@@ -152,10 +141,10 @@ def _read_kfold(path: Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[COLUMNS]
 
 
-def _cache_key(member: Member, data_dir: Path, split: str) -> dict:
+def _cache_key(source_key: dict, data: dict[str, str], split: str) -> dict:
     # the training split is part of every key: members that fit on the spot train on it
-    files = {name: _md5(data_dir / SPLITS[name]) for name in dict.fromkeys(("train", split))}
-    return {**_source_key(member), "split": split, "data_md5": files}
+    files = {name: data[name] for name in dict.fromkeys(("train", split))}
+    return {**source_key, "split": split, "data_sha256": files}
 
 
 def member_probabilities(
@@ -170,7 +159,11 @@ def member_probabilities(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise ConfigError(f"unknown split(s) {unknown}; choose from {', '.join(SPLITS)}")
-    keys = {split: _cache_key(member, data_dir, split) for split in splits}
+    source_key = _source_key(member)  # hashes the weights or files: once, not per split
+    data = {
+        name: file_sha256(data_dir / SPLITS[name]) for name in dict.fromkeys(("train", *splits))
+    }
+    keys = {split: _cache_key(source_key, data, split) for split in splits}
     paths = {split: cache_dir / f"{member.name}-{split}.csv" for split in splits}
     missing = [
         split
