@@ -1,7 +1,7 @@
 """Validation F1 of the word + character TF-IDF logistic regression on the processed split.
 
 A yardstick for how hard the (de-duplicated) validation split is; the same model
-(``tweetcls.tfidf``) is the ``tfidf`` member of ``tweetcls ensemble``::
+(``tweetcls.models.tfidf``) is the ``tfidf`` member of ``tweetcls ensemble``::
 
     python scripts/baseline_tfidf.py --data-dir data/processed
 """
@@ -12,9 +12,9 @@ import argparse
 
 from sklearn.metrics import roc_auc_score
 
-from tweetcls.bootstrap import f1_interval
-from tweetcls.preprocess import read_processed
-from tweetcls.tfidf import fit_tfidf, predict_tfidf
+from tweetcls.core.bootstrap import f1_interval
+from tweetcls.data.preprocess import read_processed
+from tweetcls.models.tfidf import fit_tfidf, predict_tfidf
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def cpu_model() -> dict[str, str]:
 
 
 def bundle_size_mb(path: Path, kind: str) -> float:
-    from tweetcls.serving.bundle import BACKEND_FILES
+    from tweetcls.core.bundle import BACKEND_FILES
 
     return round((path / BACKEND_FILES[kind]).stat().st_size / 1e6, 1)
 
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default="reports/bench_models.json", help="output JSON")
     args = parser.parse_args(argv)
 
-    from tweetcls.serving.backends import load_backend
-    from tweetcls.serving.bundle import load_bundle
+    from tweetcls.core.bundle import load_bundle
+    from tweetcls.inference.backends import load_backend
 
     frame = pd.read_csv(args.data, keep_default_na=False)
     texts, keywords = frame["text"].astype(str).tolist(), [k or None for k in frame["keyword"]]

@@ -3,7 +3,7 @@
 For the backends (``onnx-int8``, ``onnx``, ``pytorch``; ``--backends``):
 
 1. **Model latency at batch 1**: all backends are loaded in this process
-   (``tweetcls.serving.backends.load_backend``) and ``predict_proba`` runs on one tweet at a
+   (``tweetcls.inference.backends.load_backend``) and ``predict_proba`` runs on one tweet at a
    time, ``--latency-reps`` times per backend over distinct real tweets, split into
    ``--latency-rounds`` rounds; each round times every backend on the same tweets, in rotated
    order, so that a machine whose speed drifts (a shared VM) affects all backends alike. The
@@ -52,7 +52,6 @@ import os
 import platform
 import resource
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -68,15 +67,16 @@ from typing import Any
 
 import psutil
 
-from tweetcls.atomic import write_text
-from tweetcls.errors import ConfigError, TweetclsError
+from tweetcls.core.atomic import write_text
+from tweetcls.core.errors import ConfigError, TweetclsError
+from tweetcls.core.ports import free_port
 
 # The load generator process runs this file too: numpy, pandas and the serving modules
 # (transformers) are imported where the benchmark needs them, not here, so it starts in a
 # fraction of a second.
 
 SCRIPT = Path(__file__).resolve()
-#: Same as tweetcls.serving.backends.BACKENDS (checked by the tests).
+#: Same as tweetcls.inference.backends.BACKENDS (checked by the tests).
 BACKENDS = ("onnx-int8", "onnx", "pytorch")
 
 #: What the service should reach at ``TARGET_CLIENTS`` clients, and the batch-1 speedup of int8.
@@ -242,8 +242,8 @@ def model_latency(
     import numpy as np
     from transformers.utils import logging as hf_logging
 
-    from tweetcls.serving.backends import load_backend
-    from tweetcls.serving.bundle import load_bundle
+    from tweetcls.core.bundle import load_bundle
+    from tweetcls.inference.backends import load_backend
 
     hf_logging.disable_progress_bar()  # the weight-loading bar of the pytorch backend
     bundle = load_bundle(model)
@@ -290,13 +290,6 @@ def int8_speedup(latency: Sequence[LatencyResult]) -> tuple[float | None, list[f
 
 
 # ---------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_command(
@@ -647,7 +640,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> Report:
     """Measure every backend of ``args.backends`` (model latency, then HTTP load)."""
-    from tweetcls.serving.bundle import load_bundle
+    from tweetcls.core.bundle import load_bundle
 
     check_args(args)
     bundle = load_bundle(args.model)

@@ -78,9 +78,9 @@ from transformers.utils import logging as hf_logging
 try:  # the CPU comparison needs Lightning and this project; the `gpu` mode does not
     import lightning as L
 
-    from tweetcls.datamodule import DisasterTweetsDataModule
-    from tweetcls.model import TweetClassifier
-    from tweetcls.tiny_model import build_tiny_model
+    from tweetcls.data.datamodule import DisasterTweetsDataModule
+    from tweetcls.models.classifier import TweetClassifier
+    from tweetcls.models.tiny import build_tiny_model
 except ModuleNotFoundError as error:  # e.g. a bare GPU machine with only torch + transformers
     PROJECT_IMPORT_ERROR: ModuleNotFoundError | None = error
     _CallbackBase: type = object
@@ -596,7 +596,7 @@ def tweet_token_lengths(csv_path: Path, max_length: int, use_keyword: bool) -> l
     """
     from transformers import AutoTokenizer
 
-    from tweetcls.pretrained import resolve_pretrained
+    from tweetcls.core.pretrained import resolve_pretrained
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(LENGTH_TOKENIZER))
     with csv_path.open(newline="", encoding="utf-8") as handle:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -16,29 +14,10 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from helpers.paths import raw_data_dir, tiny_args
+
 from tweetcls.cli import main
-from tweetcls.tiny_model import build_tiny_model
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
-
-
-def import_script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` imported as the module ``name`` (registered in ``sys.modules``)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def raw_data_dir() -> Path:
-    """The pulled ``data/raw`` if present, else the plain copy in ``../shared/data``."""
-    for candidate in (ROOT / "data" / "raw", ROOT.parent / "shared" / "data"):
-        if (candidate / "train.csv").is_file():
-            return candidate
-    pytest.fail("no raw data: run `dvc pull` (or place ../shared/data beside the repo)")
+from tweetcls.models.tiny import build_tiny_model
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -76,23 +55,6 @@ def processed_dir(tmp_path_factory, raw_dir, tiny_model_dir) -> Path:
         ]
     )
     return out
-
-
-def tiny_args(raw_dir: Path, data_dir: Path, tiny_model_dir: Path, cache_dir: Path | None = None):
-    """Arguments that point configs/tiny.yaml at test-local files."""
-    args = [
-        "--config",
-        str(TINY_CONFIG),
-        "--model.pretrained_model",
-        str(tiny_model_dir),
-        "--data.raw_dir",
-        str(raw_dir),
-        "--data.data_dir",
-        str(data_dir),
-    ]
-    if cache_dir is not None:
-        args += ["--data.cache_dir", str(cache_dir)]
-    return args
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,9 +24,11 @@ from pathlib import Path
 import pathspec
 import pytest
 import yaml
+from helpers.paths import ROOT
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
+from tweetcls.core.ports import free_port
+
 API = ROOT / "dockerfiles" / "api.Dockerfile"
 TRAIN = ROOT / "dockerfiles" / "train.Dockerfile"
 #: How both images install the project: the one wheel built from the sources, with an extra.
@@ -97,12 +98,6 @@ def extra_pins(extra: str) -> dict[str, str]:
         assert specifier.operator == "==", spec
         pins[requirement.name] = specifier.version
     return pins
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 #: Runs ``python -m tweetcls ...`` (arguments after ``-c CODE``) as if the training stack were
@@ -298,7 +293,7 @@ def test_dockerignore_keeps_sources_and_the_bundle_drops_data_runs_and_secrets()
     kept = [
         "pyproject.toml",
         "README.md",
-        "src/tweetcls/commands.py",
+        "src/tweetcls/cli.py",
         "configs/roberta.yaml",
         ".dvc/config",
         "data/raw.dvc",

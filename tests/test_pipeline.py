@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from conftest import ROOT
+from helpers.paths import ROOT
 
 RAW_MD5 = {
     "train.csv": "f147942c91d00d754503775341d13682",

@@ -1,6 +1,6 @@
 """``python -m tweetcls``."""
 
-from tweetcls.commands import main
+from tweetcls.cli import main
 
 if __name__ == "__main__":
     main()

@@ -1,95 +1,95 @@
-"""``python -m tweetcls``: LightningCLI (fit, validate, test, predict) plus ``preprocess``.
+"""``tweetcls`` (and ``python -m tweetcls``): the one registry of commands.
 
-Every command reads the same experiment YAML. The model's ``pretrained_model`` is linked to
-the DataModule's tokenizer, and run outputs (checkpoints, exported model) are placed under
-``trainer.default_root_dir``.
+Each command is a module path and a one-line help. ``tweetcls --help`` lists them all; a
+command's own flags (``tweetcls fit --help``) come from its module, which is imported only when
+that command runs: ``serve`` and ``drift`` start without the training stack, which the serving
+image does not install.
+
+A command module exposes ``main(args: list[str], prog: str) -> None``. The four LightningCLI
+subcommands share one module, :mod:`tweetcls.training.cli`, which receives the subcommand name
+as its first argument. User errors (:class:`~tweetcls.core.errors.TweetclsError`) end as one
+``error: ...`` line and exit code 2.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
+import sys
+from dataclasses import dataclass
+from importlib import import_module
 
-from jsonargparse import Namespace
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from tweetcls.core.errors import TweetclsError
 
-from tweetcls.callbacks import ExportBestModel, SubmissionWriter, TestReport
-from tweetcls.commands import DESCRIPTION, main
-from tweetcls.datamodule import DisasterTweetsDataModule
-from tweetcls.model import TweetClassifier
-from tweetcls.tracking import TrackedSaveConfigCallback, TrackedWandbLogger
+PROG = "tweetcls"
 
 
-def _under_root(leaf: str):
-    def compute(root: str | Path | None) -> str:
-        return str(Path(root or ".") / leaf)
+@dataclass(frozen=True)
+class Command:
+    """One ``tweetcls`` subcommand.
 
-    return compute
+    Args:
+        module: Module whose ``main(args, prog)`` runs the command.
+        help: One line for ``tweetcls --help``.
+        lightning: A LightningCLI subcommand: ``main`` gets the command name first.
+    """
 
-
-__all__ = ["TweetCLI", "main", "run_cli_class"]  # main: re-exported for tests and kfold
-
-
-class TweetCLI(LightningCLI):
-    """LightningCLI with tweetcls' linked arguments and artifact callbacks."""
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("model.pretrained_model", "data.pretrained_model")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults(
-            {
-                "checkpoint.monitor": "val/f1",
-                "checkpoint.mode": "max",
-                "checkpoint.filename": "best",
-                "checkpoint.save_last": True,
-                "checkpoint.enable_version_counter": False,
-            }
-        )
-        parser.link_arguments(
-            "trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_under_root("checkpoints")
-        )
-        parser.add_lightning_class_args(ExportBestModel, "export")
-        parser.link_arguments(
-            "trainer.default_root_dir", "export.dirpath", compute_fn=_under_root("model")
-        )
-        parser.add_lightning_class_args(TestReport, "report")
-        parser.add_lightning_class_args(SubmissionWriter, "submission")
-
-    def before_instantiate_classes(self) -> None:
-        """Choose the logger when the config leaves it at Lightning's default.
-
-        ``fit`` logs to a CSVLogger in ``<default_root_dir>/logs`` (a fixed path that DVC can
-        track as plots). Evaluation runs report through TestReport/SubmissionWriter: a logger
-        there would overwrite the training logs of the run they evaluate.
-        """
-        if self.subcommand is None:  # parse-only use, see preprocess_cli
-            return
-        trainer = self.config[self.subcommand].trainer
-        root = trainer.default_root_dir or "."
-        if self.subcommand != "fit":
-            trainer.logger = False
-        elif trainer.logger in (None, True):
-            trainer.logger = Namespace(
-                class_path="lightning.pytorch.loggers.CSVLogger",
-                init_args=Namespace(save_dir=root, name="logs", version=""),
-            )
-        else:
-            loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
-            for logger in loggers:
-                path = getattr(logger, "class_path", "")
-                if path.endswith(TrackedWandbLogger.__name__) and not logger.init_args.save_dir:
-                    logger.init_args.save_dir = root
+    module: str
+    help: str
+    lightning: bool = False
 
 
-def run_cli_class(cli_class: type[TweetCLI], args: ArgsType, run: bool = True) -> TweetCLI:
-    """Build (and by default run) ``cli_class`` with tweetcls' model, data and defaults."""
-    return cli_class(
-        TweetClassifier,
-        DisasterTweetsDataModule,
-        seed_everything_default=42,
-        save_config_callback=TrackedSaveConfigCallback,
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": DESCRIPTION},
-        args=args,
-        run=run,
+_TRAINING = "tweetcls.training.cli"
+
+#: Every command of ``tweetcls``, in the order of the pipeline.
+COMMANDS: dict[str, Command] = {
+    "preprocess": Command(
+        "tweetcls.training.preprocess_cli", "clean and split the raw CSVs into data/processed"
+    ),
+    "tiny-model": Command(
+        "tweetcls.models.tiny", "build the tiny random RoBERTa that tests and tiny.yaml use"
+    ),
+    "fit": Command(_TRAINING, "fine-tune an encoder on the training split", lightning=True),
+    "validate": Command(_TRAINING, "score a checkpoint on the validation split", lightning=True),
+    "test": Command(_TRAINING, "score a checkpoint on val.csv and write reports", lightning=True),
+    "predict": Command(_TRAINING, "write the Kaggle submission of a checkpoint", lightning=True),
+    "kfold": Command("tweetcls.experiments.kfold", "train k folds and average them"),
+    "sweep": Command("tweetcls.experiments.sweep", "run a W&B sweep spec as an Optuna study"),
+    "ensemble": Command(
+        "tweetcls.experiments.ensemble", "combine finished models on held-out data"
+    ),
+    "soft-targets": Command(
+        "tweetcls.experiments.soft_targets", "write a teacher's probabilities for distillation"
+    ),
+    "export": Command("tweetcls.export.command", "build the ONNX fp32 + int8 serving bundle"),
+    "serve": Command("tweetcls.serving.command", "serve a bundle over HTTP"),
+    "drift": Command("tweetcls.monitoring.command", "test logged traffic for drift"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: the command name only; the command parses the rest."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Tell tweets about real disasters from the rest: data, training, "
+        "experiments, export and serving. `tweetcls COMMAND --help` shows a command's flags.",
     )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        commands.add_parser(name, help=command.help, add_help=False)
+    return parser
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run ``tweetcls COMMAND [ARGS...]``; ``args`` defaults to ``sys.argv[1:]``."""
+    argv = sys.argv[1:] if args is None else list(args)
+    name = build_parser().parse_args(argv[:1]).command
+    command = COMMANDS[name]
+    try:
+        run = import_module(command.module).main
+        if command.lightning:
+            run([name, *argv[1:]], prog=PROG)
+        else:
+            run(argv[1:], prog=f"{PROG} {name}")
+    except TweetclsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

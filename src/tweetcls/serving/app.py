@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tweetcls.errors import ConfigError
+from tweetcls.core.errors import ConfigError
 from tweetcls.serving.batcher import BatcherClosed, BatcherOverloaded, Job, MicroBatcher
 from tweetcls.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServiceMetrics
 from tweetcls.serving.schemas import (
@@ -85,7 +85,7 @@ class Service:
         self, jobs: Sequence[Job], probabilities: Sequence[float], seconds: float, answered: float
     ) -> None:
         """Worker-thread bookkeeping of one model call: metrics and request-log records."""
-        from tweetcls.serving.requestlog import PredictionRecord
+        from tweetcls.monitoring.requestlog import PredictionRecord
 
         threshold = self.bundle.threshold
         labels = [int(p >= threshold) for p in probabilities]
@@ -115,7 +115,7 @@ class Service:
 
     def check_drift(self, since: datetime, until: datetime | None = None) -> Any:
         """Compare logged traffic since ``since`` with the reference; set the drift gauges."""
-        from tweetcls.serving.drift import compare
+        from tweetcls.monitoring.drift import compare
 
         if self.batcher is not None and self.ready:
             self.batcher.wait_for_bookkeeping()  # answered predictions reach the log queue
@@ -134,9 +134,9 @@ class Service:
 
 def _load(service: Service) -> None:
     """Load bundle, backend, drift reference and request log (blocking; run in a thread)."""
-    from tweetcls.serving.backends import load_backend
-    from tweetcls.serving.bundle import DRIFT_REFERENCE_FILE, load_bundle, read_json
-    from tweetcls.serving.requestlog import RequestLog
+    from tweetcls.core.bundle import DRIFT_REFERENCE_FILE, load_bundle, read_json
+    from tweetcls.inference.backends import load_backend
+    from tweetcls.monitoring.requestlog import RequestLog
 
     settings = service.settings
     service.bundle = load_bundle(settings.model)
@@ -282,7 +282,7 @@ def _error(status: int, detail: str, **headers: str) -> JSONResponse:
 
 
 def _parse_since(value: str | None, window_h: float) -> datetime:
-    from tweetcls.serving.drift_cli import parse_time
+    from tweetcls.monitoring.command import parse_time
 
     now = datetime.now(timezone.utc)
     if value is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tweetcls.errors import ConfigError
+from tweetcls.core.errors import ConfigError
 
 #: Backend names accepted by ``--backend`` (kept in step with ``backends.BACKENDS``, which
 #: this module does not import so that ``--help`` stays fast).

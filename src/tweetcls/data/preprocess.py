@@ -1,0 +1,196 @@
+"""Raw Kaggle CSVs -> validated, cleaned, de-duplicated, stratified train/val split.
+
+Reads ``<raw_dir>/{train,test}.csv``; writes ``<out_dir>/{train,val,test}.csv`` and a data
+report (JSON). Every check failure raises :class:`DataValidationError` naming the file, row and
+column, and nothing is written unless every check passes.
+
+Conflicting labels: a cleaned text that appears with both targets takes the majority target of
+its rows; a tie is ambiguous and the text is dropped. Exact duplicates (same cleaned text) are
+then collapsed to their first row, so no text can land in both train and val.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from tweetcls.core.atomic import atomic_path, write_text
+from tweetcls.core.errors import ConfigError, DataValidationError
+from tweetcls.core.inputs import clean_keyword, clean_text
+
+TRAIN_COLUMNS = ("id", "keyword", "location", "text", "target")
+TEST_COLUMNS = ("id", "keyword", "location", "text")
+PROCESSED_FILES = ("train.csv", "val.csv", "test.csv")
+
+
+def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Read and validate one raw CSV; rows are numbered from 1 after the header."""
+    if not path.is_file():
+        raise DataValidationError(f"{path}: file not found (run `dvc pull` to fetch the raw data)")
+    raw = path.read_bytes()
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataValidationError(
+            f"{path}: line {line}: undecodable bytes (not UTF-8) at byte offset {err.start}"
+        ) from None
+    reader = csv.reader(io.StringIO(content, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise DataValidationError(f"{path}: empty file, expected header {','.join(columns)}")
+    header = [name.strip() for name in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataValidationError(f"{path}: header: missing column '{missing[0]}'")
+    extra = [c for c in header if c not in columns]
+    if extra:
+        raise DataValidationError(f"{path}: header: unexpected column '{extra[0]}'")
+    index = {name: i for i, name in enumerate(header)}
+    records, seen_ids = [], {}
+    for row_number, fields in enumerate(reader, start=1):
+        where = f"{path}: row {row_number} (line {reader.line_num})"
+        if len(fields) != len(header):
+            raise DataValidationError(f"{where}: expected {len(header)} fields, got {len(fields)}")
+        record = {name: fields[i] for name, i in index.items()}
+        try:
+            record["id"] = int(record["id"])
+        except ValueError:
+            raise DataValidationError(
+                f"{where}, column 'id': expected an integer, got {record['id']!r}"
+            ) from None
+        if record["id"] in seen_ids:
+            raise DataValidationError(
+                f"{where}, column 'id': duplicate id {record['id']} "
+                f"(first at row {seen_ids[record['id']]})"
+            )
+        seen_ids[record["id"]] = row_number
+        if not record["text"].strip():
+            raise DataValidationError(f"{where}, column 'text': empty text")
+        if "target" in record:
+            if record["target"].strip() not in ("0", "1"):
+                raise DataValidationError(
+                    f"{where}, column 'target': expected 0 or 1, got {record['target']!r}"
+                )
+            record["target"] = int(record["target"])
+        records.append(record)
+    if not records:
+        raise DataValidationError(f"{path}: no data rows")
+    return pd.DataFrame.from_records(records, columns=list(columns))
+
+
+def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add cleaned ``text`` and ``keyword``/``location``; keep the original as ``text_raw``."""
+    frame = frame.copy()
+    frame["text_raw"] = frame["text"]
+    frame["text"] = frame["text"].map(clean_text)
+    frame["keyword"] = frame["keyword"].map(clean_keyword)
+    frame["location"] = frame["location"].map(clean_text)
+    return frame
+
+
+@dataclass
+class Deduplication:
+    """What :func:`resolve_duplicates` changed."""
+
+    duplicate_rows_removed: int
+    conflicting_texts: int
+    conflicting_rows: int
+    conflicts_resolved_by_majority: int
+    conflicts_dropped_as_ties: int
+
+
+def resolve_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, Deduplication]:
+    """Give each cleaned text one target (majority; ties dropped) and keep its first row."""
+    stats = frame.groupby("text")["target"].agg(["mean", "nunique", "size"])
+    conflicting = stats[stats["nunique"] > 1]
+    ties = conflicting[conflicting["mean"] == 0.5].index
+    majority = (stats["mean"] > 0.5).astype(int)
+    resolved = frame[~frame["text"].isin(ties)].copy()
+    resolved["target"] = resolved["text"].map(majority)
+    deduplicated = resolved.drop_duplicates("text", keep="first")
+    return deduplicated, Deduplication(
+        duplicate_rows_removed=len(resolved) - len(deduplicated),
+        conflicting_texts=len(conflicting),
+        conflicting_rows=int(conflicting["size"].sum()),
+        conflicts_resolved_by_majority=len(conflicting) - len(ties),
+        conflicts_dropped_as_ties=len(ties),
+    )
+
+
+def _balance(frame: pd.DataFrame) -> dict[str, float | int]:
+    positives = int(frame["target"].sum())
+    return {"rows": len(frame), "positive": positives, "positive_rate": positives / len(frame)}
+
+
+def token_length_percentiles(texts: list[str], tokenizer) -> dict[str, int]:
+    """Token counts (with special tokens) at the 50/90/95/99/100th percentiles."""
+    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    return {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99, 100)}
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    """The validation share must lie in [0.1, 0.5]."""
+    if not 0.1 <= val_fraction <= 0.5:
+        raise ConfigError(f"data.val_fraction: must lie in [0.1, 0.5], got {val_fraction}")
+
+
+def preprocess(
+    raw_dir: str | Path,
+    out_dir: str | Path,
+    val_fraction: float,
+    split_seed: int,
+    report_path: str | Path | None = None,
+    tokenizer=None,
+) -> dict:
+    """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles."""
+    check_val_fraction(val_fraction)
+    raw_dir = Path(raw_dir)
+    train_raw = read_raw_csv(raw_dir / "train.csv", TRAIN_COLUMNS)
+    test_raw = read_raw_csv(raw_dir / "test.csv", TEST_COLUMNS)
+    train_all, dedup = resolve_duplicates(clean_frame(train_raw))
+    test = clean_frame(test_raw)
+    train, val = train_test_split(
+        train_all,
+        test_size=val_fraction,
+        stratify=train_all["target"],
+        shuffle=True,
+        random_state=split_seed,
+    )
+    report = {
+        "raw": {"train": _balance(train_raw), "test_rows": len(test_raw)},
+        "deduplication": dedup.__dict__,
+        "split": {"val_fraction": val_fraction, "seed": split_seed},
+        "train": _balance(train),
+        "val": _balance(val),
+        "test": {"rows": len(test)},
+    }
+    if tokenizer is not None:
+        report["token_length"] = {
+            "tokenizer": tokenizer.name_or_path,
+            "train": token_length_percentiles(train["text"].tolist(), tokenizer),
+        }
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        for name, frame in zip(PROCESSED_FILES, (train, val, test), strict=True):
+            frame.to_csv(tmp / name, index=False)
+    if report_path is not None:
+        write_text(report_path, json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def read_processed(data_dir: str | Path, name: str) -> pd.DataFrame:
+    """Read one processed split, with a clear error if the preprocess stage has not run."""
+    path = Path(data_dir) / name
+    if not path.is_file():
+        raise DataValidationError(
+            f"{path}: file not found (run `python -m tweetcls preprocess --config <config>`)"
+        )
+    return pd.read_csv(path, keep_default_na=False, dtype={"keyword": str, "location": str})

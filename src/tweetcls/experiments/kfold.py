@@ -1,0 +1,210 @@
+"""``python -m tweetcls kfold``: k-fold training, out-of-fold F1 and a fold ensemble.
+
+Each fold is an ordinary ``fit`` of the same config with ``--data.num_folds K --data.fold i``
+under ``<out>/fold-<i>``; its best checkpoint then predicts its own fold (out-of-fold), the
+held-out ``val.csv`` and Kaggle's ``test.csv``. The ensemble averages the folds'
+probabilities and predicts at 0.5 unless a threshold tuned on the out-of-fold predictions
+beats 0.5 beyond bootstrap noise (:func:`tweetcls.models.threshold.choose_threshold`). Folds that
+already have ``predictions.csv`` are skipped, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from torchmetrics.functional.classification import binary_f1_score
+
+from tweetcls.core.atomic import atomic_path, write_text
+from tweetcls.core.bootstrap import f1_interval
+from tweetcls.core.errors import ConfigError
+from tweetcls.data.datamodule import DisasterTweetsDataModule
+from tweetcls.data.preprocess import read_processed
+from tweetcls.models.classifier import TweetClassifier
+from tweetcls.models.threshold import best_f1_threshold, choose_threshold
+from tweetcls.training.cli import main as cli_main
+from tweetcls.training.cli import run_cli_class
+from tweetcls.training.preprocess_cli import PreprocessCLI
+
+#: Prediction roles written per fold: out-of-fold, held-out validation, Kaggle test.
+ROLES = {"oof": "val", "heldout": "test", "test": "predict"}
+
+
+def build_parser(prog: str = "tweetcls kfold") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Train one model per stratified fold of train.csv with `tweetcls fit`, then "
+            "report out-of-fold F1 and the fold ensemble on the held-out val.csv, and write "
+            "the ensemble's submission. Arguments not listed here go to every `fit`, e.g. "
+            "`--trainer.max_epochs 1`."
+        ),
+    )
+    parser.add_argument("--config", action="append", required=True, help="fit config(s)")
+    parser.add_argument("--num_folds", type=int, default=5, help="number of folds (>= 2)")
+    parser.add_argument("--out", default="runs/kfold", help="directory of the fold runs")
+    parser.add_argument("--report", default="reports/kfold.json", help="summary JSON")
+    parser.add_argument(
+        "--submission", default="predictions/submission_kfold.csv", help="ensemble submission"
+    )
+    return parser
+
+
+def fold_args(configs: list[str], extra: list[str], num_folds: int, fold: int, out: Path):
+    """The ``fit`` arguments of one fold (also used to rebuild its DataModule)."""
+    args = [arg for config in configs for arg in ("--config", config)]
+    return [
+        *args,
+        *extra,
+        "--data.num_folds",
+        str(num_folds),
+        "--data.fold",
+        str(fold),
+        "--trainer.default_root_dir",
+        str(out / f"fold-{fold}"),
+    ]
+
+
+def fold_datamodule(args: list[str]) -> tuple[DisasterTweetsDataModule, dict]:
+    """The fold's DataModule and trainer settings, parsed from its ``fit`` arguments."""
+    cli = run_cli_class(PreprocessCLI, args, run=False)
+    return cli.datamodule, cli.config.trainer.as_dict()
+
+
+def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
+    """Probabilities of the fold's best checkpoint for every role in :data:`ROLES`."""
+    data, trainer_config = fold_datamodule(args)
+    best = fold_dir / "checkpoints" / "best.ckpt"
+    if not best.is_file():
+        raise ConfigError(f"{best}: missing; the fold's fit did not save a best checkpoint")
+    model = TweetClassifier.load_from_checkpoint(best, map_location="cpu")
+    trainer = L.Trainer(
+        accelerator=trainer_config["accelerator"],
+        devices=1,
+        precision=trainer_config["precision"],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    data.setup("fit")
+    data.setup("test")
+    data.setup("predict")
+    frames = []
+    for role, data_role in ROLES.items():
+        batches = trainer.predict(model, dataloaders=data.eval_loader(data_role))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "role": role,
+                    "id": torch.cat([b["id"] for b in batches]).numpy(),
+                    "probability": torch.cat([b["probability"] for b in batches]).numpy(),
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True)
+    frame["threshold"] = float(model.threshold)
+    return frame
+
+
+def _f1(probs, labels, threshold: float = 0.5) -> float:
+    return round(
+        float(binary_f1_score(torch.tensor(probs), torch.tensor(labels), threshold=threshold)),
+        6,
+    )
+
+
+def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """(report, ensemble test predictions) from the folds' prediction frames."""
+    labels = pd.concat(
+        [read_processed(data_dir, "train.csv"), read_processed(data_dir, "val.csv")]
+    ).set_index("id")["target"]
+    oof = pd.concat([p[p.role == "oof"] for p in predictions])
+    if oof["id"].duplicated().any() or len(oof) != len(read_processed(data_dir, "train.csv")):
+        raise ConfigError("out-of-fold predictions do not cover train.csv exactly once")
+    oof_labels = labels.loc[oof["id"]].to_numpy()
+    _, oof_f1_tuned = best_f1_threshold(oof["probability"].to_numpy(), oof_labels)
+    # 0.5 unless tuning on the out-of-fold predictions wins beyond bootstrap noise
+    choice = choose_threshold(oof["probability"].to_numpy(), oof_labels)
+    threshold = choice.threshold
+    heldout = [p[p.role == "heldout"].set_index("id")["probability"] for p in predictions]
+    heldout_labels = labels.loc[heldout[0].index].to_numpy()
+    mean_heldout = pd.concat(heldout, axis=1).mean(axis=1)
+    folds = []
+    for fold, (frame, probs) in enumerate(zip(predictions, heldout, strict=True)):
+        fold_threshold = float(frame["threshold"].iloc[0])
+        folds.append(
+            {
+                "fold": fold,
+                "oof_f1": _f1(
+                    frame[frame.role == "oof"]["probability"].to_numpy(),
+                    labels.loc[frame[frame.role == "oof"]["id"]].to_numpy(),
+                ),
+                "heldout_f1": _f1(probs.to_numpy(), heldout_labels),
+                "heldout_f1_tuned": _f1(probs.to_numpy(), heldout_labels, fold_threshold),
+                "threshold": round(fold_threshold, 6),
+            }
+        )
+    single = [f["heldout_f1"] for f in folds]
+    report = {
+        "num_folds": len(predictions),
+        "oof_f1": _f1(oof["probability"].to_numpy(), oof_labels),
+        "oof_f1_tuned": round(float(oof_f1_tuned), 6),
+        "oof_threshold": round(float(threshold), 6),
+        "oof_threshold_choice": choice.as_dict(),
+        "single_heldout_f1_mean": round(sum(single) / len(single), 6),
+        "ensemble_heldout_f1": _f1(mean_heldout.to_numpy(), heldout_labels),
+        "ensemble_heldout_f1_ci": f1_interval(mean_heldout.to_numpy(), heldout_labels).as_dict(),
+        "ensemble_heldout_f1_oof_threshold": _f1(
+            mean_heldout.to_numpy(), heldout_labels, float(threshold)
+        ),
+        "heldout_samples": len(heldout_labels),
+        "folds": folds,
+    }
+    test = pd.concat(
+        [p[p.role == "test"].set_index("id")["probability"] for p in predictions], axis=1
+    ).mean(axis=1)
+    submission = pd.DataFrame(
+        {"id": test.index, "target": (test.to_numpy() > threshold).astype(int)}
+    )
+    submission["probability"] = test.to_numpy().round(6)
+    return report, submission
+
+
+def run(argv: list[str] | None = None) -> dict:
+    options, extra = build_parser().parse_known_args(argv)
+    sys.argv = sys.argv[:1]  # the fold CLIs get their arguments explicitly
+    if options.num_folds < 2:
+        raise ConfigError(f"--num_folds: must be >= 2, got {options.num_folds}")
+    out = Path(options.out)
+    predictions = []
+    data_dir = None
+    for fold in range(options.num_folds):
+        args = fold_args(options.config, extra, options.num_folds, fold, out)
+        fold_dir = out / f"fold-{fold}"
+        path = fold_dir / "predictions.csv"
+        if path.is_file():
+            print(f"fold {fold}: reusing {path}")
+        else:
+            print(f"fold {fold}/{options.num_folds}: training in {fold_dir}")
+            cli_main(["fit", *args])
+            frame = predict_fold(args, fold_dir)
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp, index=False)
+        predictions.append(pd.read_csv(path))
+        if data_dir is None:
+            data_dir = fold_datamodule(args)[0].data_dir
+    report, submission = summarize(predictions, data_dir)
+    write_text(Path(options.report), json.dumps(report, indent=2) + "\n")
+    with atomic_path(Path(options.submission)) as tmp:
+        submission[["id", "target"]].to_csv(tmp, index=False)
+    print(json.dumps({k: v for k, v in report.items() if k != "folds"}, indent=2))
+    return report
+
+
+def main(argv: list[str] | None = None, prog: str = "tweetcls kfold") -> None:
+    run(argv)

@@ -1,0 +1,94 @@
+"""Stratified folds in the DataModule and the ``kfold`` command (train, OOF, ensemble)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from helpers.paths import TINY_CONFIG, tiny_args
+
+from tweetcls.cli import main
+from tweetcls.core.errors import ConfigError
+from tweetcls.data.datamodule import DisasterTweetsDataModule
+
+
+def test_folds_partition_train_stratified_and_keep_val_held_out(
+    processed_dir, tiny_model_dir, tmp_path
+):
+    train = pd.read_csv(processed_dir / "train.csv").set_index("id")
+    held_out = set(pd.read_csv(processed_dir / "val.csv")["id"])
+    seen: list[int] = []
+    for fold in range(3):
+        data = DisasterTweetsDataModule(
+            str(tiny_model_dir),
+            data_dir=str(processed_dir),
+            cache_dir=str(tmp_path / "cache"),
+            num_folds=3,
+            fold=fold,
+        )
+        data.setup("fit")
+        data.setup("test")
+        val, rest = set(data.ids["val"]), set(data.ids["train"])
+        assert not val & rest and val | rest == set(train.index)
+        assert set(data.ids["test"]) == held_out
+        positive = train.loc[list(val), "target"].mean()
+        assert positive == pytest.approx(train["target"].mean(), abs=0.01)
+        seen += data.ids["val"]
+    assert sorted(seen) == sorted(train.index)  # every tweet validates exactly once
+
+
+@pytest.mark.parametrize(("num_folds", "fold"), [(0, 0), (3, 3), (3, -1)])
+def test_bad_fold_settings(num_folds, fold, tiny_model_dir):
+    with pytest.raises(ConfigError, match=r"data\.(num_folds|fold)"):
+        DisasterTweetsDataModule(str(tiny_model_dir), num_folds=num_folds, fold=fold)
+
+
+def test_kfold_trains_folds_reports_oof_and_ensembles(
+    raw_dir, processed_dir, tiny_model_dir, tmp_path, capsys
+):
+    args = [
+        "kfold",
+        *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
+        "--num_folds",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+        "--report",
+        str(tmp_path / "kfold.json"),
+        "--submission",
+        str(tmp_path / "submission.csv"),
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "5",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    main(args)
+    report = json.loads((tmp_path / "kfold.json").read_text())
+    assert report["num_folds"] == 2 and len(report["folds"]) == 2
+    assert report["heldout_samples"] == len(pd.read_csv(processed_dir / "val.csv"))
+    for key in ("oof_f1", "oof_f1_tuned", "single_heldout_f1_mean", "ensemble_heldout_f1"):
+        assert 0 <= report[key] <= 1
+    for fold in range(2):
+        predictions = pd.read_csv(tmp_path / "runs" / f"fold-{fold}" / "predictions.csv")
+        assert set(predictions["role"]) == {"oof", "heldout", "test"}
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    test = pd.read_csv(processed_dir / "test.csv")
+    assert list(submission.columns) == ["id", "target"]
+    assert sorted(submission["id"]) == sorted(test["id"])
+    assert set(submission["target"]) <= {0, 1}
+
+    capsys.readouterr()
+    main(args)  # every fold is done: reused, not retrained
+    out = capsys.readouterr().out
+    assert "fold 0: reusing" in out and "fold 1: reusing" in out
+    assert json.loads((tmp_path / "kfold.json").read_text()) == report
+
+
+def test_kfold_rejects_one_fold(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["kfold", "--config", str(TINY_CONFIG), "--num_folds", "1"])
+    assert exc.value.code == 2
+    assert "error: --num_folds: must be >= 2, got 1" in capsys.readouterr().err

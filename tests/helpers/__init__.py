@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (importable as ``helpers`` through pytest's ``pythonpath``)."""

@@ -1,0 +1,165 @@
+"""The web page in a real browser, served by the real command (what the Docker image runs).
+
+``python -m tweetcls serve`` runs in a subprocess on a free port; headless Chromium (Playwright)
+classifies a typed tweet (label text and probability bar) and uploads a CSV whose downloaded
+predictions are checked row by row.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tweetcls.core.bundle import load_bundle
+from tweetcls.core.ports import free_port
+from tweetcls.monitoring.requestlog import RequestLog
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found: the browser test needs Chromium"
+)
+TWEET = "Forest fire near La Ronge Sask. Canada"
+
+
+@pytest.fixture
+def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``(base URL, database URL)`` of a running ``python -m tweetcls serve``."""
+    port = free_port()
+    database_url = f"sqlite:///{tmp_path / 'requests.db'}"
+    log_path = tmp_path / "server.log"
+    command = [
+        sys.executable, "-m", "tweetcls", "serve",
+        "--model", str(tiny_bundle),
+        "--port", str(port),
+        "--database-url", database_url,
+        "--drift-interval", "0",
+        "--threads", "1",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not ready after 90 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base, database_url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    # SIGTERM: uvicorn drains, runs the lifespan's shutdown, then re-raises the signal
+    assert proc.returncode in (0, -signal.SIGTERM), log_path.read_text()
+    assert "Application shutdown complete" in log_path.read_text()
+
+
+def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, database_url = server
+    start = datetime.now(timezone.utc) - timedelta(seconds=1)
+    bundle = load_bundle(tiny_bundle)
+    direct = httpx.post(f"{base}/predict", json={"text": TWEET, "keyword": "wildfire"}).json()
+    upload = tmp_path / "tweets.csv"
+    pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "text": [TWEET, "I love fruits", "Earthquake! Everyone outside now"],
+            "keyword": ["wildfire", "", "earthquake"],
+        }
+    ).to_csv(upload, index=False)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.goto(base + "/")
+            assert page.title().startswith("tweetcls")
+
+            page.click("#classify")  # nothing typed yet: a message, no request
+            assert page.locator("#error").inner_text() == "Type or paste a tweet first."
+
+            page.fill("#tweet-text", TWEET)
+            page.fill("#tweet-keyword", "wildfire")
+            page.click("#classify")
+            page.wait_for_selector("#result:not([hidden])")
+            label = page.locator("#result-label").inner_text()
+            percent = float(page.locator("#probability-bar").get_attribute("aria-valuenow"))
+            width = page.locator("#probability-fill").evaluate("e => e.style.width")
+            assert page.locator("#error").is_hidden()
+
+            page.set_input_files("#csv-file", str(upload))
+            with page.expect_download() as download_info:
+                page.click("#csv-submit")
+            download = download_info.value
+            saved = tmp_path / "downloaded.csv"
+            download.save_as(saved)
+            assert download.suggested_filename == "tweets-predictions.csv"
+            page.wait_for_function(
+                "document.getElementById('csv-status').textContent.startsWith('Done')"
+            )
+
+            bad = tmp_path / "bad.csv"
+            bad.write_text("tweet\nhello\n", encoding="utf-8")
+            page.set_input_files("#csv-file", str(bad))
+            page.click("#csv-submit")
+            page.wait_for_selector("#csv-error:not([hidden])")
+            csv_error = page.locator("#csv-error").inner_text()
+        finally:
+            browser.close()
+
+    assert label == ("Disaster" if direct["label"] == 1 else "Not a disaster")
+    assert percent == pytest.approx(round(direct["probability"] * 100, 1), abs=0.051)
+    assert width == f"{percent:g}%"
+    assert "no 'text' column" in csv_error
+
+    rows = pd.read_csv(saved, keep_default_na=False)
+    assert rows["id"].tolist() == [1, 2, 3]
+    assert rows["text"].tolist()[0] == TWEET
+    assert rows["probability"].between(0, 1).all()
+    assert rows["label"].tolist() == [int(p >= bundle.threshold) for p in rows["probability"]]
+    assert set(rows["model_version"]) == {bundle.version}
+
+    log = RequestLog(database_url)
+    try:  # the server writes its log in the background: wait for the five predictions
+        deadline = time.monotonic() + 10
+        while len(logged := log.read(start)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        log.close()
+    assert len(logged) == 1 + 1 + 3  # the direct call, the typed tweet, the three CSV rows
