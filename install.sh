@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
+# the torch pin is pyproject.toml's (the `train` extra), not a second copy here
+torch_pin=$(grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
+.venv/bin/python -m pip install --quiet "$torch_pin"
 .venv/bin/python -m pip install --quiet -e ".[train,serve,dev]"
 
 # System packages for two tests: Debian's Chromium, which Playwright drives for the web-page

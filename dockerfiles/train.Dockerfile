@@ -3,7 +3,8 @@
 # cloud/vertex-ai-job.yaml runs it (`dvc pull data/raw && torchrun ... -m tweetcls fit ...`).
 #
 # Build from the repository root; CPU torch by default, a CUDA build by TORCH_VARIANT (any
-# variant the PyTorch index lists for the pinned torch, e.g. cu128):
+# variant the PyTorch index lists for the pinned torch, e.g. cu128). The torch version is
+# pyproject.toml's `train` pin, read at build time:
 #   docker build -f dockerfiles/train.Dockerfile -t tweetcls-train .
 #   docker build -f dockerfiles/train.Dockerfile --build-arg TORCH_VARIANT=cu128 -t tweetcls-train:cu128 .
 # Run (the default command trains configs/minilm.yaml; fit preprocesses data/raw when
@@ -11,8 +12,11 @@
 #   docker run --rm -v "$PWD/data:/app/data" -v "$PWD/runs:/app/runs" tweetcls-train
 #   docker run --rm tweetcls-train test --config configs/minilm.yaml --ckpt_path ...
 
+# Base image of both stages (and of dockerfiles/api.Dockerfile, which has the same default).
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
+
 # --- builder: a virtual environment with torch, then the package and its pinned deps ---
-FROM python:3.11.13-slim-bookworm AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 # PyTorch wheel index variant: cpu, or a CUDA one (cu126, cu128, ...).
 ARG TORCH_VARIANT=cpu
@@ -23,18 +27,22 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# torch first, from the PyTorch index (the pin is pyproject's `train` pin; "2.13.0+cpu"
-# satisfies it, so the next install keeps this build instead of PyPI's CUDA one).
-RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==2.13.0"
-
 WORKDIR /build
 COPY pyproject.toml README.md ./
+# torch first, from the PyTorch index, at pyproject's `train` pin (exactly one "torch==X"
+# line, else the build fails; the index's "X+cpu" satisfies "torch==X", so the next install
+# keeps this build instead of PyPI's CUDA one).
+RUN sed -n 's/^ *"\(torch==[^"]*\)",*$/\1/p' pyproject.toml > /tmp/torch-pin.txt \
+    && test "$(wc -l < /tmp/torch-pin.txt)" -eq 1 \
+    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+        --requirement /tmp/torch-pin.txt
+
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /build/dist . \
     && pip install "$(echo /build/dist/tweetcls-*.whl)[train]"
 
 # --- runtime: the venv, the configs and DVC metadata, an unprivileged user ---
-FROM python:3.11.13-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -3,9 +3,11 @@
 Each simulated user posts one real tweet per request to ``POST /predict``
 (``{"text": ..., "keyword": ...}``) and, about once in ``BATCH_EVERY`` requests, a batch
 (``{"items": [...]}``) of ``TWEETCLS_BATCH_SIZE`` tweets (default 16; at most the server's
-``--max-items``, 64). Tweets are sampled from the CSV named by ``TWEETCLS_TWEETS`` (columns
-``text`` and optionally ``keyword``; default ``data/processed/val.csv``), or from a small
-built-in sample when that file does not exist.
+``--max_items``, 64). Tweets are sampled from the distinct tweets of the CSV named by
+``TWEETCLS_TWEETS`` (columns ``text`` and optionally ``keyword``; default
+``data/processed/val.csv``; read by ``tweetcls.serving.tweets.read_tweets``, as
+``scripts/bench_serve.py`` reads its ``--data``), or from a small built-in sample when that file
+does not exist.
 Users wait ``TWEETCLS_WAIT_S`` seconds between requests (default 0: closed loop, maximum load).
 
 Headless run against a local server (``python -m tweetcls serve --model runs/pipeline/serving``)::
@@ -20,7 +22,6 @@ benchmark (one process per side, percentiles per backend and client count).
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import random
@@ -29,10 +30,12 @@ from typing import Any
 
 from locust import HttpUser, between, events, task
 
+from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
+
 #: Mean requests per batch request (the rest are single tweets).
 BATCH_EVERY = 20
 #: Used when the CSV is missing: tweets in the style of the training data.
-BUILTIN_TWEETS = [
+BUILTIN_TWEETS: list[Tweet] = [
     {"text": "Forest fire near La Ronge Sask. Canada", "keyword": "fire"},
     {"text": "13,000 people receive #wildfires evacuation orders in California", "keyword": None},
     {"text": "Smoke from #wildfires pours into a school in Ruby #Alaska", "keyword": "wildfires"},
@@ -46,22 +49,11 @@ BUILTIN_TWEETS = [
 ]
 
 
-def load_tweets(path: Path) -> list[dict[str, str | None]]:
+def load_tweets(path: Path) -> list[Tweet]:
     """The tweets of ``path`` (``text``, optional ``keyword``), or the built-in sample."""
     if not path.is_file():
         return BUILTIN_TWEETS
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if "text" not in (reader.fieldnames or []):
-            raise ValueError(f"TWEETCLS_TWEETS={path}: no 'text' column")
-        tweets = [
-            {"text": row["text"], "keyword": (row.get("keyword") or "").strip() or None}
-            for row in reader
-            if row["text"].strip()
-        ]
-    if not tweets:
-        raise ValueError(f"TWEETCLS_TWEETS={path}: no non-empty texts")
-    return tweets
+    return read_tweets(path, name=f"TWEETCLS_TWEETS={path}")
 
 
 def env_number(name: str, default: float) -> float:
@@ -86,13 +78,6 @@ def _report_source(environment: Any, **_kwargs: Any) -> None:
     source = "built-in sample" if TWEETS is BUILTIN_TWEETS else f"{len(TWEETS)} tweets"
     logging.getLogger(__name__).info(
         "tweetcls locustfile: %s, batches of %d, wait %s s", source, BATCH_SIZE, WAIT_S
-    )
-
-
-def body(tweet: dict[str, str | None]) -> dict[str, str]:
-    """The JSON body of one tweet (no keyword field when it has none)."""
-    return {"text": str(tweet["text"])} | (
-        {"keyword": tweet["keyword"]} if tweet["keyword"] else {}
     )
 
 
@@ -125,14 +110,14 @@ class TweetUser(HttpUser):
         """``POST /predict`` with one random tweet."""
         tweet = random.choice(TWEETS)
         with self.client.post(
-            "/predict", json=body(tweet), name="/predict [1]", catch_response=True
+            "/predict", json=tweet_body(tweet), name="/predict [1]", catch_response=True
         ) as response:
             check(response, 1)
 
     @task(1)
     def predict_batch(self) -> None:
         """``POST /predict`` with a batch of random tweets."""
-        items = [body(tweet) for tweet in random.choices(TWEETS, k=BATCH_SIZE)]
+        items = [tweet_body(tweet) for tweet in random.choices(TWEETS, k=BATCH_SIZE)]
         with self.client.post(
             "/predict", json={"items": items}, name=f"/predict [{BATCH_SIZE}]", catch_response=True
         ) as response:

@@ -3,7 +3,7 @@
 A yardstick for how hard the (de-duplicated) validation split is; the same model
 (``tweetcls.models.tfidf``) is the ``tfidf`` member of ``tweetcls ensemble``::
 
-    python scripts/baseline_tfidf.py --data-dir data/processed
+    python scripts/baseline_tfidf.py --data_dir data/processed
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tweetcls.models.tfidf import fit_tfidf, predict_tfidf
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", default="data/processed")
+    parser.add_argument("--data_dir", default="data/processed")
     args = parser.parse_args()
     train = read_processed(args.data_dir, "train.csv")
     val = read_processed(args.data_dir, "val.csv")

@@ -10,15 +10,17 @@ For the backends (``onnx-int8``, ``onnx``, ``pytorch``; ``--backends``):
    median over all rounds and each round's median are reported. The target is int8 >= 2.5x
    faster than PyTorch eager at batch 1; the per-round ratios give its spread.
 2. **HTTP load**, one backend at a time: the service is started exactly as deployed,
-   ``python -m tweetcls serve --model DIR --backend B --port P`` (a subprocess, request log to a
-   temporary SQLite file), and is used once ``GET /ready`` answers 200. For each client count
+   ``python -m tweetcls serve --model DIR --backend B --port P`` (a subprocess, command line
+   from ``tweetcls.serving.command.serve_argv``, request log to a temporary SQLite file), and is
+   used once ``GET /ready`` answers 200. For each client count
    (``--clients``, default 1 8 32) a load generator sends single-tweet ``POST /predict``
    requests in closed loop (each client sends its next request when the previous one is
    answered), cycling through distinct real tweets of ``--data`` (default
-   ``data/processed/val.csv``), for ``--warmup`` seconds (not recorded) and then ``--duration``
-   seconds. Reported: successful requests, req/s, latency p50/p95/p99 (ms, client side,
-   including the HTTP round trip), errors (non-200 answers and failed connections), and the
-   CPU used by server and client (in cores, averaged over the run).
+   ``data/processed/val.csv``, read by ``tweetcls.serving.tweets.read_tweets``), for
+   ``--warmup`` seconds (not recorded) and then ``--duration`` seconds. Reported: successful
+   requests, req/s, latency p50/p95/p99 (ms, client side, including the HTTP round trip),
+   errors (non-200 answers and failed connections), and the CPU used by server and client (in
+   cores, averaged over the run).
 
 Targets printed next to the results: at 32 clients >= 600 req/s with p99 <= 50 ms and 0 errors.
 
@@ -68,16 +70,16 @@ from typing import Any
 import psutil
 
 from tweetcls.core.atomic import write_text
+from tweetcls.core.bundle import BACKENDS
 from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.core.ports import free_port
+from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 # The load generator process runs this file too: numpy, pandas and the serving modules
 # (transformers) are imported where the benchmark needs them, not here, so it starts in a
 # fraction of a second.
 
 SCRIPT = Path(__file__).resolve()
-#: Same as tweetcls.inference.backends.BACKENDS (checked by the tests).
-BACKENDS = ("onnx-int8", "onnx", "pytorch")
 
 #: What the service should reach at ``TARGET_CLIENTS`` clients, and the batch-1 speedup of int8.
 TARGET_CLIENTS = 32
@@ -161,32 +163,14 @@ class Report:
 # ---------------------------------------------------------------- inputs
 
 
-def load_tweets(path: Path, limit: int) -> list[dict[str, str | None]]:
-    """Up to ``limit`` distinct real tweets of a processed CSV as ``{"text", "keyword"}``."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise ConfigError(f"--data {path}: not found (run `dvc repro preprocess`)")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "text" not in frame.columns:
-        raise ConfigError(f"--data {path}: no 'text' column (columns: {list(frame.columns)})")
-    if "keyword" not in frame.columns:
-        frame["keyword"] = ""
-    frame = frame[frame["text"].str.strip() != ""].drop_duplicates("text").head(limit)
-    if frame.empty:
-        raise ConfigError(f"--data {path}: no non-empty texts")
-    return [
-        {"text": text, "keyword": keyword or None}
-        for text, keyword in zip(frame["text"], frame["keyword"], strict=True)
-    ]
+def load_tweets(path: Path, limit: int) -> list[Tweet]:
+    """Up to ``limit`` distinct real tweets of ``--data`` as ``{"text", "keyword"}``."""
+    return read_tweets(path, limit, name=f"--data {path}")
 
 
-def predict_body(tweet: dict[str, str | None]) -> bytes:
+def predict_body(tweet: Tweet) -> bytes:
     """The JSON body of a single-tweet ``POST /predict``."""
-    body: dict[str, str] = {"text": str(tweet["text"])}
-    if tweet["keyword"]:
-        body["keyword"] = str(tweet["keyword"])
-    return json.dumps(body).encode()
+    return json.dumps(tweet_body(tweet)).encode()
 
 
 def parse_cpus(value: str) -> set[int]:
@@ -226,7 +210,7 @@ def pinned(cpus: set[int] | None) -> Iterator[None]:
 def model_latency(
     model: Path,
     backends: Sequence[str],
-    tweets: Sequence[dict[str, str | None]],
+    tweets: Sequence[Tweet],
     reps: int,
     rounds: int,
     threads: int | None,
@@ -296,16 +280,16 @@ def serve_command(
     model: Path, backend: str, port: int, threads: int | None, database_url: str, extra: str
 ) -> list[str]:
     """The ``python -m tweetcls serve`` command line of one benchmarked server."""
-    command = [
-        sys.executable, "-m", "tweetcls", "serve",
-        "--model", str(model),
-        "--backend", backend,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--database-url", database_url,
-    ]  # fmt: skip
-    if threads is not None:
-        command += ["--threads", str(threads)]
+    from tweetcls.serving.command import serve_argv
+
+    command = serve_argv(
+        model=model,
+        backend=backend,
+        host="127.0.0.1",
+        port=port,
+        database_url=database_url,
+        threads=threads,
+    )
     return command + shlex.split(extra)
 
 
@@ -610,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--server-cpus", type=parse_cpus, help="pin the server, e.g. 0")
     parser.add_argument("--client-cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
     parser.add_argument(
-        "--server-args", default="", help="extra `tweetcls serve` arguments, e.g. '--max-wait-ms 5'"
+        "--server-args", default="", help="extra `tweetcls serve` arguments, e.g. '--max_wait_ms 5'"
     )
     parser.add_argument(
         "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="client library"

@@ -1,31 +1,36 @@
-"""Shared fixtures: offline environment, raw data, a tiny RoBERTa, processed data."""
+"""Shared fixtures: offline environment, raw data, a tiny RoBERTa, processed data, one tiny fit
+and its serving bundle.
+
+The session-scoped directories (``tiny_fit``, ``tiny_bundle``) are shared by many tests and
+are read-only for them: a test that writes copies first (``helpers.runs.copy_run``). Each
+checks at the end of the session that no test changed it.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.environment import use_test_environment
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["WANDB_MODE"] = "offline"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+use_test_environment()  # before tweetcls imports transformers
 
-from helpers.paths import raw_data_dir, tiny_args
+from helpers.builds import build_bundle, build_processed, build_tiny_fit  # noqa: E402
+from helpers.paths import QUIET, raw_data_dir, tiny_args  # noqa: E402
+from helpers.runs import changes, snapshot  # noqa: E402
 
-from tweetcls.cli import main
-from tweetcls.models.tiny import build_tiny_model
+from tweetcls.models.tiny import build_tiny_model  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _plain_argv():
-    # LightningCLI warns when it gets args while sys.argv holds pytest's own arguments.
-    saved, sys.argv = sys.argv, ["tweetcls"]
-    yield
-    sys.argv = saved
+def _shared(path: Path, name: str) -> Iterator[Path]:
+    """Yield the shared directory ``path``; at the end of the session fail if a test changed it."""
+    before = snapshot(path)
+    yield path
+    changed = changes(before, snapshot(path))
+    if changed:
+        pytest.fail(f"{name} is shared and read-only, but tests changed it: {', '.join(changed)}")
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +49,25 @@ def tiny_model_dir(tmp_path_factory, raw_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def processed_dir(tmp_path_factory, raw_dir, tiny_model_dir) -> Path:
-    """Processed splits written by the real preprocess command."""
-    out = tmp_path_factory.mktemp("processed") / "data"
-    main(
-        [
-            "preprocess",
-            *tiny_args(raw_dir, out, tiny_model_dir)[:8],
-            "--report_path",
-            str(out.parent / "data.json"),
-        ]
-    )
-    return out
+    """Processed splits written by the real preprocess command; its report is
+    ``processed_dir.parent / "data.json"``."""
+    return build_processed(tmp_path_factory.mktemp("processed") / "data", raw_dir, tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(tmp_path_factory, raw_dir, processed_dir, tiny_model_dir) -> Iterator[Path]:
+    """The run directory of one short real ``fit`` of the tiny model (tests/conf/short_fit.yaml),
+    built once per session: checkpoints/best.ckpt and last.ckpt, model/, logs/. Read-only."""
+    root = tmp_path_factory.mktemp("tiny-fit")
+    yield from _shared(build_tiny_fit(root, raw_dir, processed_dir, tiny_model_dir), "tiny_fit")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, raw_dir, processed_dir, tiny_fit) -> Iterator[Path]:
+    """The serving bundle of ``tiny_fit``'s model, by the real ``export``; its report is
+    ``tiny_bundle.parent / "export.json"``. Read-only."""
+    out = tmp_path_factory.mktemp("tiny-bundle") / "bundle"
+    yield from _shared(build_bundle(tiny_fit / "model", out, processed_dir, raw_dir), "tiny_bundle")
 
 
 @pytest.fixture
@@ -65,12 +78,10 @@ def tiny_run(tmp_path, raw_dir, processed_dir, tiny_model_dir):
         return [
             command,
             *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
+            "--config",
+            str(QUIET),
             "--trainer.default_root_dir",
             str(tmp_path / "run"),
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
             "--report.dirpath",
             str(tmp_path / "reports"),
             "--submission.path",
@@ -79,49 +90,3 @@ def tiny_run(tmp_path, raw_dir, processed_dir, tiny_model_dir):
         ]
 
     return build
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory, raw_dir, processed_dir, tiny_model_dir) -> Path:
-    """A serving bundle of the tiny model: a short real ``fit``, then the real ``export``.
-
-    The briefly trained tiny model's probabilities all lie within about 1e-3 of its threshold,
-    so int8 rounding flips labels that a real model keeps; the F1 guard is therefore off here
-    (``--max-f1-drop 1``) and is tested on its own in tests/test_export.py.
-    """
-    root = tmp_path_factory.mktemp("tiny-bundle")
-    main(
-        [
-            "fit",
-            *tiny_args(raw_dir, processed_dir, tiny_model_dir, root / "cache"),
-            "--trainer.default_root_dir",
-            str(root / "run"),
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_train_batches",
-            "20",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.enable_model_summary",
-            "false",
-        ]
-    )
-    bundle = root / "bundle"
-    main(
-        [
-            "export",
-            "--model",
-            str(root / "run" / "model"),
-            "--out",
-            str(bundle),
-            "--data-dir",
-            str(processed_dir),
-            "--raw-dir",
-            str(raw_dir),
-            "--report",
-            str(root / "export.json"),
-            "--max-f1-drop",
-            "1",
-        ]
-    )
-    return bundle

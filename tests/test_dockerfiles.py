@@ -1,6 +1,8 @@
-"""dockerfiles/: hadolint-clean, multi-stage, non-root, health-checked; the API image's command
-serves the tiny bundle without torch; the train image fits cloud/vertex-ai-job.yaml; the build
-context (.dockerignore) holds what the images copy and nothing heavy or secret.
+"""dockerfiles/: hadolint-clean, multi-stage, non-root, health-checked, one base image; the API
+image's command (``tweetcls serve``, configured by TWEETCLS_* variables) serves the tiny bundle
+without torch; the train image installs pyproject's torch pin and fits
+cloud/vertex-ai-job.yaml; the build context (.dockerignore) holds what the images copy and
+nothing heavy or secret.
 
 No Docker engine runs here, so the images are not built; these checks read the files and run
 the API image's command and health check on this machine.
@@ -9,6 +11,7 @@ the API image's command and health check on this machine.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -23,24 +26,20 @@ from pathlib import Path
 
 import pathspec
 import pytest
+import tomllib
 import yaml
 from helpers.paths import ROOT
 from packaging.requirements import Requirement
 
+from tweetcls.cli import COMMANDS
 from tweetcls.core.ports import free_port
+from tweetcls.serving.settings import ServeSettings
 
 API = ROOT / "dockerfiles" / "api.Dockerfile"
 TRAIN = ROOT / "dockerfiles" / "train.Dockerfile"
 #: How both images install the project: the one wheel built from the sources, with an extra.
 WHEEL_INSTALL = 'pip install "$(echo /build/dist/tweetcls-*.whl)[{extra}]"'
 
-#: The API image's command: the service as the tests and README run it.
-SERVE_COMMAND = [
-    "python", "-m", "tweetcls", "serve",
-    "--model", "/models/serving",
-    "--host", "0.0.0.0",
-    "--port", "8000",
-]  # fmt: skip
 #: What the API image must not contain (nor import when serving).
 TRAINING_STACK = {"torch", "lightning", "pytorch-lightning", "datasets"}
 
@@ -87,6 +86,32 @@ def arg_default(path: Path, name: str) -> str:
     raise AssertionError(f"{path.name}: no ARG {name} with a default")
 
 
+def env_values(steps: list[tuple[str, str]]) -> dict[str, str]:
+    """``NAME -> value`` of the ``ENV NAME=value ...`` instructions of ``steps``."""
+    values: dict[str, str] = {}
+    for keyword, args in steps:
+        if keyword == "ENV":
+            values.update(item.split("=", 1) for item in shlex.split(args))
+    return values
+
+
+def base_images(path: Path) -> list[str]:
+    """The image of each FROM, ``${ARG}`` replaced by the ARG's default."""
+    images = []
+    for keyword, args in instructions(path):
+        if keyword == "FROM":
+            image = args.split()[0]
+            for name in re.findall(r"\$\{(\w+)\}", image):
+                image = image.replace(f"${{{name}}}", arg_default(path, name))
+            images.append(image)
+    return images
+
+
+#: The API image's command and its settings (TWEETCLS_* variables of the final stage).
+SERVE_COMMAND = exec_form(final_stage(API), "CMD")
+SERVE_ENV = {k: v for k, v in env_values(final_stage(API)).items() if k.startswith("TWEETCLS_")}
+
+
 def extra_pins(extra: str) -> dict[str, str]:
     """``name -> pinned version`` of an optional dependency group of the installed project."""
     pins = {}
@@ -126,14 +151,13 @@ runpy.run_module("tweetcls", run_name="__main__", alter_sys=True)
 """
 
 
-def healthcheck_command(port: int) -> list[str]:
-    """The API image's HEALTHCHECK command, pointed at ``port``."""
+def healthcheck_command() -> list[str]:
+    """The API image's HEALTHCHECK command (it reads the port from TWEETCLS_PORT)."""
     options, _, command = next(
         args for keyword, args in final_stage(API) if keyword == "HEALTHCHECK"
     ).partition("CMD ")
     assert "--timeout=" in options and "--start-period=" in options
     argv = json.loads(command)
-    argv[-1] = argv[-1].replace(":8000/", f":{port}/")
     return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
 
 
@@ -161,9 +185,11 @@ def test_hadolint_finds_nothing(dockerfile: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("dockerfile", [API, TRAIN], ids=lambda p: p.name)
 def test_multi_stage_slim_pinned_non_root(dockerfile: Path) -> None:
     steps = instructions(dockerfile)
-    images = [args.split()[0] for keyword, args in steps if keyword == "FROM"]
+    assert [args.split()[0] for k, args in steps if k == "FROM"] == ["${PYTHON_IMAGE}"] * 2
+    images = base_images(dockerfile)
     assert len(images) == 2 and len(set(images)) == 1, images
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", images[0]), images[0]
+    assert dockerfile.read_text().count(images[0]) == 1  # one default, in the ARG
     assert any(k == "FROM" and args.endswith(" AS builder") for k, args in steps)
 
     runtime = final_stage(dockerfile)
@@ -176,16 +202,26 @@ def test_multi_stage_slim_pinned_non_root(dockerfile: Path) -> None:
     assert any(k == "HEALTHCHECK" for k, _ in runtime)
 
 
+def test_both_images_share_one_base_image() -> None:
+    assert base_images(API) == base_images(TRAIN)
+
+
 def test_api_image_serves_the_bundle_with_the_serve_extra_only() -> None:
     runtime = final_stage(API)
-    assert exec_form(runtime, "CMD") == SERVE_COMMAND
+    # the console script and the `serve` command, no flags: TWEETCLS_* variables configure it
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[SERVE_COMMAND[0]] == "tweetcls.cli:main"
+    assert len(SERVE_COMMAND) == 2
+    assert COMMANDS[SERVE_COMMAND[1]].module == "tweetcls.serving.command"
     assert not any(k == "ENTRYPOINT" for k, _ in runtime)
-    port = SERVE_COMMAND[SERVE_COMMAND.index("--port") + 1]
-    assert ("EXPOSE", port) in runtime
+    fields = {f"TWEETCLS_{name.upper()}" for name in ServeSettings.model_fields}
+    assert set(SERVE_ENV) <= fields, set(SERVE_ENV) - fields
+    assert SERVE_ENV["TWEETCLS_HOST"] == "0.0.0.0"
+    assert ("EXPOSE", "${TWEETCLS_PORT}") in runtime
     health = next(args for k, args in runtime if k == "HEALTHCHECK")
-    assert "urllib.request.urlopen" in health and f"127.0.0.1:{port}/health" in health
+    assert "urllib.request.urlopen" in health and "os.environ['TWEETCLS_PORT']" in health
 
-    model = SERVE_COMMAND[SERVE_COMMAND.index("--model") + 1]
+    model = SERVE_ENV["TWEETCLS_MODEL"]
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     run_dir = next(v["run_dir"] for v in pipeline["vars"] if "run_dir" in v)
     export_outs = [
@@ -194,7 +230,8 @@ def test_api_image_serves_the_bundle_with_the_serve_extra_only() -> None:
     ]
     bundle = arg_default(API, "SERVING_BUNDLE")
     assert bundle in [out.replace("${run_dir}", run_dir) for out in export_outs]
-    assert ("COPY", f"${{SERVING_BUNDLE}} {model}") in runtime
+    assert ("COPY", "${SERVING_BUNDLE} ${TWEETCLS_MODEL}") in runtime
+    assert model.startswith("/")
 
     text = API.read_text()
     assert WHEEL_INSTALL.format(extra="serve") in text
@@ -210,11 +247,21 @@ def test_train_image_runs_the_cli_with_the_pinned_torch() -> None:
 
     text = TRAIN.read_text()
     torch_pin = extra_pins("train")["torch"]
+    assert torch_pin not in text  # read from pyproject.toml at build time, not copied
     assert arg_default(TRAIN, "TORCH_VARIANT") == "cpu"
-    assert (
-        f'--index-url "https://download.pytorch.org/whl/${{TORCH_VARIANT}}" "torch=={torch_pin}"'
-        in text
-    )
+    assert len([a for k, a in instructions(TRAIN) if k == "ARG" and "TORCH_VARIANT" in a]) == 1
+    (install,) = [a for k, a in instructions(TRAIN) if k == "RUN" and "torch-pin.txt" in a]
+    assert '--index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in install
+    assert install.endswith("--requirement /tmp/torch-pin.txt")
+    # the pin as the build derives it: run the RUN's first command on pyproject.toml
+    derive = install.split(" && ")[0].replace("/tmp/torch-pin.txt", "/dev/stdout")
+    derived = subprocess.run(
+        ["sh", "-c", derive], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert derived == f"torch=={torch_pin}\n"
+    steps = instructions(TRAIN)
+    copies = [i for i, (k, a) in enumerate(steps) if k == "COPY" and "pyproject.toml" in a]
+    assert copies and copies[0] < steps.index(("RUN", install))  # pyproject is there first
     assert WHEEL_INSTALL.format(extra="train") in text
 
 
@@ -326,22 +373,28 @@ def test_everything_copied_is_in_the_build_context(dockerfile: Path) -> None:
 def test_api_command_serves_without_torch_and_passes_the_healthcheck(
     tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    """SERVE_COMMAND as the image runs it (bundle and port swapped), without the training stack
-    (torch, Lightning, datasets are hidden: the image does not have them)."""
+    """SERVE_COMMAND as the image runs it, configured by the image's TWEETCLS_* variables (the
+    bundle, host and port swapped for local ones), without the training stack (torch,
+    Lightning, datasets are hidden: the image does not have them)."""
     port = free_port()
-    assert healthcheck_command(port) != healthcheck_command(port + 1)
-    down = subprocess.run(healthcheck_command(port), capture_output=True, timeout=30)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TWEETCLS_")},
+        **SERVE_ENV,
+        "TWEETCLS_MODEL": str(tiny_bundle),
+        "TWEETCLS_HOST": "127.0.0.1",
+        "TWEETCLS_PORT": str(port),
+        "TWEETCLS_DATABASE_URL": f"sqlite:///{tmp_path / 'requests.db'}",
+    }
+    down = subprocess.run(healthcheck_command(), capture_output=True, timeout=30, env=env)
     assert down.returncode != 0  # nothing listens yet: the check fails
 
-    assert SERVE_COMMAND[:3] == ["python", "-m", "tweetcls"]
-    command = [sys.executable, "-c", WITHOUT_TRAINING_STACK, *SERVE_COMMAND[3:]]
-    command[command.index("--model") + 1] = str(tiny_bundle)
-    command[command.index("--port") + 1] = str(port)
-    command[command.index("--host") + 1] = "127.0.0.1"
-    command += ["--database-url", f"sqlite:///{tmp_path / 'requests.db'}"]
+    # the console script `tweetcls` runs tweetcls.cli:main, as the runner below does
+    command = [sys.executable, "-c", WITHOUT_TRAINING_STACK, *SERVE_COMMAND[1:]]
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        server = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -355,7 +408,7 @@ def test_api_command_serves_without_torch_and_passes_the_healthcheck(
                 time.sleep(0.2)
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
-        up = subprocess.run(healthcheck_command(port), capture_output=True, timeout=30)
+        up = subprocess.run(healthcheck_command(), capture_output=True, timeout=30, env=env)
         assert up.returncode == 0, up.stderr
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/predict",

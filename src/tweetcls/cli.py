@@ -14,9 +14,12 @@ as its first argument. User errors (:class:`~tweetcls.core.errors.TweetclsError`
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import Any
 
 from tweetcls.core.errors import TweetclsError
 
@@ -64,6 +67,45 @@ COMMANDS: dict[str, Command] = {
     "serve": Command("tweetcls.serving.command", "serve a bundle over HTTP"),
     "drift": Command("tweetcls.monitoring.command", "test logged traffic for drift"),
 }
+
+
+def run_function(
+    function: Callable[..., Any],
+    args: list[str],
+    prog: str,
+    *,
+    forwards_to_fit: bool = False,
+    as_positional: bool = False,
+) -> Any:
+    """Parse ``args`` into ``function``'s typed, documented parameters and call it.
+
+    The flags are the parameter names (``--num_folds``, the LightningCLI style), their help the
+    docstring's ``Args:``; ``--config FILE`` reads any of them from YAML and ``--print_config``
+    prints the resolved values (jsonargparse). With ``forwards_to_fit``, the arguments after
+    ``--`` are passed on untouched as ``fit_args`` (they go to every ``tweetcls fit`` it runs);
+    with ``as_positional``, parameters without a default are positional arguments.
+    """
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    forwarded: list[str] = []
+    if forwards_to_fit and "--" in args:
+        split = args.index("--")
+        args, forwarded = args[:split], args[split + 1 :]
+    summary = (inspect.getdoc(function) or "").split("\n\n")[0]
+    epilog = "Arguments after `--` go to every `tweetcls fit`." if forwards_to_fit else None
+    parser = ArgumentParser(prog=prog, description=summary, epilog=epilog)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
+    parser.add_function_arguments(
+        function,
+        skip={"fit_args"} if forwards_to_fit else None,
+        as_group=False,
+        as_positional=as_positional,
+    )
+    options = parser.parse_args(args).as_dict()
+    options.pop("config", None)
+    if forwards_to_fit:
+        options["fit_args"] = forwarded
+    return function(**options)
 
 
 def build_parser() -> argparse.ArgumentParser:

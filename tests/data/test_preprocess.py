@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from helpers.golden import assert_golden, data_report_text
 from helpers.paths import TINY_CONFIG
 
 from tweetcls.cli import main
@@ -54,6 +55,12 @@ def test_report_and_split(processed_dir, raw_dir):
     assert not train["keyword"].str.contains("%20").any()
     percentiles = report["token_length"]["train"]
     assert 5 < percentiles["p50"] <= percentiles["p99"] <= percentiles["p100"]
+
+
+def test_report_matches_golden_file(processed_dir, tiny_model_dir):
+    """The whole report of the pulled raw data, split seed and tiny tokenizer is fixed."""
+    report = processed_dir.parent / "data.json"
+    assert_golden("data_report.json", data_report_text(report, tiny_model_dir))
 
 
 def test_split_is_seeded(tmp_path, raw_dir, tiny_model_dir, processed_dir):

@@ -20,7 +20,7 @@ def ensemble_args(tmp_path, processed_dir, *members: str) -> list[str]:
         args += ["--member", member]
     return [
         *args,
-        "--report",
+        "--report_path",
         str(tmp_path / "ensemble.json"),
         "--submission",
         str(tmp_path / "submission.csv"),
@@ -45,7 +45,14 @@ def test_ensemble_of_a_model_and_tfidf_reports_members_and_submits(
     assert report["best_member"] == "tfidf"
     assert report["members"][1]["f1"]["estimate"] > 0.6
     for combiner in report["combiners"].values():
-        assert {"adopted", "threshold", "tuning_gain"} <= set(combiner["threshold_choice"])
+        assert set(combiner["threshold_choice"]) == {
+            "threshold",
+            "tuned",
+            "adopted",
+            "f1_at_0.5",
+            "f1_cross_validated_tuning",
+            "tuning_gain",
+        }
     submission = pd.read_csv(tmp_path / "submission.csv")
     test = pd.read_csv(processed_dir / "test.csv")
     assert list(submission.columns) == ["id", "target"]

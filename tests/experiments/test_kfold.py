@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-from helpers.paths import TINY_CONFIG, tiny_args
+import yaml
+from helpers.paths import QUIET, TINY_CONFIG, tiny_args
 
 from tweetcls.cli import main
 from tweetcls.core.errors import ConfigError
@@ -49,21 +50,22 @@ def test_kfold_trains_folds_reports_oof_and_ensembles(
 ):
     args = [
         "kfold",
-        *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
         "--num_folds",
         "2",
         "--out",
         str(tmp_path / "runs"),
-        "--report",
+        "--report_path",
         str(tmp_path / "kfold.json"),
         "--submission",
         str(tmp_path / "submission.csv"),
+        "--",
+        *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
+        "--config",
+        str(QUIET),
         "--trainer.max_epochs",
         "1",
         "--trainer.limit_train_batches",
         "5",
-        "--trainer.enable_progress_bar",
-        "false",
     ]
     main(args)
     report = json.loads((tmp_path / "kfold.json").read_text())
@@ -89,6 +91,23 @@ def test_kfold_trains_folds_reports_oof_and_ensembles(
 
 def test_kfold_rejects_one_fold(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["kfold", "--config", str(TINY_CONFIG), "--num_folds", "1"])
+        main(["kfold", "--num_folds", "1", "--", "--config", str(TINY_CONFIG)])
     assert exc.value.code == 2
     assert "error: --num_folds: must be >= 2, got 1" in capsys.readouterr().err
+
+
+def test_kfold_needs_a_fit_config_after_the_separator(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["kfold", "--num_folds", "2"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: kfold: name the fit config after `--`, e.g. `-- --config configs/minilm.yaml`"
+    )
+
+
+def test_kfold_print_config_shows_its_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["kfold", "--num_folds", "3", "--print_config"])
+    assert exc.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["num_folds"] == 3 and printed["out"] == "runs/kfold"

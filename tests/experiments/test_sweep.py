@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import optuna
 import pytest
 import yaml
+from helpers.golden import assert_golden, sweep_specs_text
 from helpers.paths import ROOT, TINY_CONFIG, tiny_args
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -162,11 +163,11 @@ def tiny_args_no_config(raw_dir, processed_dir, tiny_model_dir, tmp_path):
 def sweep_args(tmp_path, name: str, n_trials: int, tiny_args_no_config, *extra: str):
     return [
         str(ROOT / "sweeps" / "tiny.yaml"),
-        "--n-trials",
+        "--n_trials",
         str(n_trials),
         "--storage",
         f"sqlite:///{tmp_path}/study.db",
-        "--study-name",
+        "--study_name",
         name,
         "--out",
         str(tmp_path / name),
@@ -192,7 +193,7 @@ def test_three_trial_study_prunes_the_weak_trial_and_resumes(tiny_args_no_config
     first = run(args)
     states = [t.state for t in first.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.WAITING]
-    args[args.index("--n-trials") + 1] = "3"
+    args[args.index("--n_trials") + 1] = "3"
     study = run(args)  # resumes: one more trial, not three
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED], [
@@ -266,6 +267,12 @@ def test_two_workers_share_one_sqlite_study(tiny_args_no_config, tmp_path):
         for i in range(2)
     ]
     assert ran[0] and ran[1] and not ran[0] & ran[1]  # both worked, on different trials
+
+
+def test_sweep_specs_map_to_the_golden_studies():
+    """Search space, sampler, pruner, fixed arguments and trial 0's fit arguments of every
+    sweeps/*.yaml, as the Optuna runner derives them."""
+    assert_golden("sweep_specs.json", sweep_specs_text())
 
 
 def test_enqueue_defaults_reads_the_base_config(monkeypatch):

@@ -8,6 +8,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
+#: Test-only overlays (``--config`` after the base config); each holds only what differs.
+CONF = ROOT / "tests" / "conf"
+QUIET = CONF / "quiet.yaml"  # no progress bar, no model summary
+SHORT_FIT = CONF / "short_fit.yaml"  # one epoch of 20 steps
+CPU = CONF / "cpu.yaml"  # a GPU recipe on the CPU: accelerator cpu, fp32
+DDP_CPU = CONF / "ddp_cpu.yaml"  # configs/trainer/ddp.yaml on 2 CPU processes
 
 
 def raw_data_dir() -> Path:

@@ -134,7 +134,7 @@ def test_without_logged_texts_word_features_are_skipped(processed_dir, reference
     features = by_name(report)
     assert features["words"].status == "skipped"
     assert features["token_count"].status == "skipped"
-    assert "log-text" in features["words"].detail
+    assert "--log_text" in features["words"].detail
     assert report.status == "ok"
 
 
@@ -211,7 +211,7 @@ def cli_setup(tmp_path, processed_dir, reference):
 def test_cli_writes_json_and_html(tmp_path, cli_setup, capsys):
     bundle, url = cli_setup
     out = tmp_path / "out"
-    common = ["drift", "--database-url", url, "--reference", str(bundle), "--out", str(out)]
+    common = ["drift", "--database_url", url, "--reference", str(bundle), "--out", str(out)]
     main([*common, "--since", "2025-03-01T00:00:00Z", "--until", "2025-03-02T00:00:00"])
     summary = capsys.readouterr().out
     assert summary.startswith("no drift: ")
@@ -223,7 +223,7 @@ def test_cli_writes_json_and_html(tmp_path, cli_setup, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["drift.html", "drift.json"]
 
     with pytest.raises(SystemExit) as exit_info:
-        main([*common, "--since", "2025-03-02T00:00Z", "--until", "2025-03-03", "--fail-on-drift"])
+        main([*common, "--since", "2025-03-02T00:00Z", "--until", "2025-03-03", "--fail_on_drift"])
     assert exit_info.value.code == 1
     assert capsys.readouterr().out.startswith("DRIFT DETECTED")
     assert json.loads((out / "drift.json").read_text())["drift_detected"]
@@ -235,16 +235,21 @@ def test_cli_writes_json_and_html(tmp_path, cli_setup, capsys):
         ({"--since": "yesterday"}, "--since 'yesterday': not an ISO 8601 time"),
         ({"--until": "2025-02-01"}, "is not after --since"),
         ({"--reference": "missing"}, "missing: file not found"),
-        ({"--database-url": "sqlite:///{tmp}/nothing.db"}, "no request log database there"),
-        ({"--database-url": "postgresql://u:pw@127.0.0.1:1/db"}, "cannot open database"),
-        ({"--database-url": "oracle://x"}, "unsupported database"),
+        ({"--since": "999999999d"}, "--since '999999999d': not an ISO 8601 time"),
+        ({"--alpha": "1.5"}, "--alpha '1.5': Input should be less than 1"),
+        ({"--drift_min_samples": "0"}, "--drift_min_samples '0': Input should be greater"),
+        ({"--fail_on_drift": "sometimes"}, "--fail_on_drift 'sometimes': Input should be a valid"),
+        ({"--min-samples": "5"}, "unrecognized arguments: --min-samples 5"),
+        ({"--database_url": "sqlite:///{tmp}/nothing.db"}, "no request log database there"),
+        ({"--database_url": "postgresql://u:pw@127.0.0.1:1/db"}, "cannot open database"),
+        ({"--database_url": "oracle://x"}, "unsupported database"),
     ],
 )
 def test_cli_bad_input_exits_2(tmp_path, cli_setup, capsys, change, message):
     bundle, url = cli_setup
     options = {
         "--since": "2025-03-01",
-        "--database-url": url,
+        "--database_url": url,
         "--reference": str(bundle),
         "--out": str(tmp_path / "out"),
     }
@@ -255,5 +260,44 @@ def test_cli_bad_input_exits_2(tmp_path, cli_setup, capsys, change, message):
     with pytest.raises(SystemExit) as exit_info:
         main(["drift", *(item for pair in options.items() for item in pair)])
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert message in lines[0]
+    assert "pw@" not in lines[0]  # the password of a database URL is not shown
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_reads_tweetcls_variables_and_flags_beat_them(tmp_path, cli_setup, capsys, monkeypatch):
+    bundle, url = cli_setup
+    out = tmp_path / "out"
+    monkeypatch.setenv("TWEETCLS_DATABASE_URL", url)
+    monkeypatch.setenv("TWEETCLS_REFERENCE", str(bundle))
+    monkeypatch.setenv("TWEETCLS_SINCE", "2025-03-01T00:00:00Z")
+    monkeypatch.setenv("TWEETCLS_UNTIL", "2025-03-02T00:00:00Z")
+    monkeypatch.setenv("TWEETCLS_OUT", str(out))
+    monkeypatch.setenv("TWEETCLS_DRIFT_MIN_SAMPLES", "1000")
+    main(["drift"])
+    assert capsys.readouterr().out.startswith("insufficient data: 300 logged predictions")
+    main(["drift", "--drift_min_samples", "100"])  # the flag beats TWEETCLS_DRIFT_MIN_SAMPLES
+    assert capsys.readouterr().out.startswith("no drift: ")
+    assert json.loads((out / "drift.json").read_text())["min_samples"] == 100
+
+    monkeypatch.setenv("TWEETCLS_ALPHA", "two")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["drift"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --alpha 'two': Input should be a valid number, unable to parse string as a number"
+    ]
+
+
+def test_cli_help_lists_every_flag(capsys):
+    from tweetcls.monitoring.command import DriftSettings
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["drift", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name, field in DriftSettings.model_fields.items():
+        assert f"--{name} " in out and field.description, name
+        assert f"TWEETCLS_{name.upper()}]" in out, name

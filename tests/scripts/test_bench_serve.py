@@ -12,10 +12,12 @@ from types import ModuleType
 import pytest
 from helpers.scripts import import_script
 
-from tweetcls.core.bundle import load_bundle
+from tweetcls.core.bundle import BACKENDS, load_bundle
 from tweetcls.core.ports import free_port
 from tweetcls.inference import backends
-from tweetcls.inference.backends import BACKENDS
+from tweetcls.monitoring.settings import parse_command_line
+from tweetcls.serving.command import serve_argv
+from tweetcls.serving.settings import ServeSettings
 
 LOAD_FIELDS = {
     "backend", "clients", "requests", "errors", "error_kinds", "duration_s", "req_per_s",
@@ -29,8 +31,37 @@ def bench() -> ModuleType:
     return import_script("bench_serve")
 
 
-def test_backends_match_the_service(bench: ModuleType) -> None:
-    assert bench.BACKENDS == BACKENDS
+def test_backends_and_server_command_are_the_service_s(bench: ModuleType, tmp_path) -> None:
+    backend_flag = next(a for a in bench.build_parser()._actions if a.dest == "backends")
+    assert tuple(backend_flag.choices) == BACKENDS and backend_flag.default == list(BACKENDS)
+
+    database_url = f"sqlite:///{tmp_path / 'r.db'}"
+    command = bench.serve_command(tmp_path, "onnx", 8123, 2, database_url, "--max_wait_ms 5")
+    assert command[:4] == serve_argv()  # python -m tweetcls serve, from the one function
+    settings = parse_command_line(ServeSettings, command[4:], "tweetcls serve")
+    assert (settings.model, settings.backend, settings.port) == (tmp_path, "onnx", 8123)
+    assert (settings.threads, settings.max_wait_ms, settings.host) == (2, 5.0, "127.0.0.1")
+    assert settings.database_url == database_url
+    assert "--threads" not in bench.serve_command(tmp_path, "onnx", 1, None, database_url, "")
+
+
+def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) -> None:
+    data = tmp_path / "tweets.csv"
+    data.write_text(
+        'id,keyword,text\n1,fire,"Forest fire, near"\n2,, \n3,,Forest fire\n'
+        '4, ,"Forest fire, near"\n5,flood%20warning,Rain\n',
+        encoding="utf-8",
+    )
+    assert bench.load_tweets(data, 10) == [
+        {"text": "Forest fire, near", "keyword": "fire"},
+        {"text": "Forest fire", "keyword": None},
+        {"text": "Rain", "keyword": "flood%20warning"},
+    ]
+    assert len(bench.load_tweets(data, 2)) == 2
+    assert bench.predict_body({"text": "Rain", "keyword": None}) == b'{"text": "Rain"}'
+    data.write_text("id,tweet\n1,hello\n", encoding="utf-8")
+    with pytest.raises(bench.ConfigError, match=r"--data .*: no 'text' column"):
+        bench.load_tweets(data, 10)
 
 
 def test_benchmark_runs_on_the_tiny_bundle(

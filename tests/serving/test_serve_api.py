@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,13 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tweetcls.cli import main
-from tweetcls.core.bundle import load_bundle
-from tweetcls.inference.backends import BACKENDS, Backend, load_backend
+from tweetcls.core.bundle import BACKENDS, load_bundle
+from tweetcls.inference.backends import Backend, load_backend
 from tweetcls.monitoring.requestlog import RequestLog
-from tweetcls.serving.app import Service, create_app
+from tweetcls.serving.app import create_app
 from tweetcls.serving.batcher import BatcherClosed, MicroBatcher
-from tweetcls.serving.settings import Settings
+from tweetcls.serving.settings import ServeSettings
+from tweetcls.serving.state import Service
 
 TWEETS = [
     ("Forest fire near La Ronge Sask. Canada", "wildfire"),
@@ -46,14 +45,19 @@ CONTRACT_METRICS = (
 
 
 @pytest.fixture
-def settings(tiny_bundle: Path, tmp_path: Path) -> Settings:
+def settings(tiny_bundle: Path, tmp_path: Path) -> ServeSettings:
     """Settings on the tiny bundle with a private SQLite request log, no periodic drift."""
-    return Settings(
+    return ServeSettings(
         model=tiny_bundle,
         database_url=f"sqlite:///{tmp_path / 'requests.db'}",
         drift_interval_s=0,
         threads=1,
     )
+
+
+def replace(settings: ServeSettings, **changes) -> ServeSettings:
+    """``settings`` with ``changes``, validated again."""
+    return ServeSettings(**{**settings.model_dump(), **changes})
 
 
 def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -76,7 +80,7 @@ def expected(bundle_dir: Path, kind: str = "onnx-int8", one_by_one: bool = False
     return backend.predict_proba([t for t, _ in TWEETS], [k for _, k in TWEETS])
 
 
-def test_predict_one_and_batch_match_the_backend(settings: Settings) -> None:
+def test_predict_one_and_batch_match_the_backend(settings: ServeSettings) -> None:
     bundle = load_bundle(settings.model)
     want = expected(settings.model)
     want_one = expected(settings.model, one_by_one=True)[0]
@@ -96,7 +100,7 @@ def test_predict_one_and_batch_match_the_backend(settings: Settings) -> None:
         assert answer["model_version"] == bundle.version
 
 
-def test_health_ready_version_before_and_after_loading(settings: Settings) -> None:
+def test_health_ready_version_before_and_after_loading(settings: ServeSettings) -> None:
     app = create_app(settings)
     cold = TestClient(app)  # no `with`: the lifespan (model loading) has not run
     assert cold.get("/health").json() == {"status": "ok"}
@@ -115,7 +119,7 @@ def test_health_ready_version_before_and_after_loading(settings: Settings) -> No
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_each_backend_loads_and_answers_like_itself(settings: Settings, kind: str) -> None:
+def test_each_backend_loads_and_answers_like_itself(settings: ServeSettings, kind: str) -> None:
     want = expected(settings.model, kind)
     with TestClient(create_app(replace(settings, backend=kind))) as client:
         answer = client.post(
@@ -128,7 +132,7 @@ def test_each_backend_loads_and_answers_like_itself(settings: Settings, kind: st
     assert version["backend"] == kind
 
 
-def test_metrics_count_requests_and_predictions(settings: Settings) -> None:
+def test_metrics_count_requests_and_predictions(settings: ServeSettings) -> None:
     with TestClient(create_app(settings)) as client:
         before = metric_values(client.get("/metrics").text)
         for text, keyword in TWEETS:
@@ -165,7 +169,7 @@ def test_metrics_count_requests_and_predictions(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("log_text", [False, True])
-def test_request_log_rows_are_written(settings: Settings, log_text: bool) -> None:
+def test_request_log_rows_are_written(settings: ServeSettings, log_text: bool) -> None:
     settings = replace(settings, log_text=log_text)
     start = datetime.now(timezone.utc) - timedelta(seconds=1)
     want = expected(settings.model, one_by_one=True)
@@ -194,7 +198,7 @@ def test_request_log_rows_are_written(settings: Settings, log_text: bool) -> Non
         assert rows["text"].isna().all()
 
 
-def test_concurrent_requests_share_micro_batches(settings: Settings) -> None:
+def test_concurrent_requests_share_micro_batches(settings: ServeSettings) -> None:
     settings = replace(settings, max_wait_ms=300, max_batch_size=32)
     app = create_app(settings)
 
@@ -250,7 +254,7 @@ def test_batcher_drains_on_close_and_propagates_errors() -> None:
 
 
 def test_inference_failure_is_a_503_with_a_message(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: ServeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(self, texts, keywords):
         raise RuntimeError("session lost")
@@ -296,7 +300,7 @@ JSON = {"content-type": "application/json"}
     ids=lambda v: v.decode("latin-1")[:30] if isinstance(v, bytes) else None,
 )
 def test_bad_predict_input_is_a_4xx_naming_the_field(
-    settings: Settings, body: bytes, headers: dict, status: int, message: str
+    settings: ServeSettings, body: bytes, headers: dict, status: int, message: str
 ) -> None:
     with TestClient(create_app(settings)) as client:
         response = client.post("/predict", content=body, headers=headers)
@@ -306,7 +310,7 @@ def test_bad_predict_input_is_a_4xx_naming_the_field(
     assert detail.startswith(message), detail
 
 
-def test_csv_upload_returns_a_predictions_csv(settings: Settings) -> None:
+def test_csv_upload_returns_a_predictions_csv(settings: ServeSettings) -> None:
     upload = pd.DataFrame(
         {
             "id": [10, 11, 12, 13],
@@ -353,7 +357,7 @@ def test_csv_upload_returns_a_predictions_csv(settings: Settings) -> None:
     ],
 )
 def test_bad_csv_upload_is_a_4xx_with_a_clear_message(
-    settings: Settings, content: bytes, status: int, message: str
+    settings: ServeSettings, content: bytes, status: int, message: str
 ) -> None:
     with TestClient(create_app(replace(settings, max_csv_rows=3))) as client:
         response = client.post("/predict/csv", files={"file": ("t.csv", content, "text/csv")})
@@ -364,7 +368,7 @@ def test_bad_csv_upload_is_a_4xx_with_a_clear_message(
     assert missing.json()["detail"].startswith("body.file: Field required")
 
 
-def test_drift_report_json_html_and_gauges(settings: Settings) -> None:
+def test_drift_report_json_html_and_gauges(settings: ServeSettings) -> None:
     settings = replace(settings, drift_min_samples=5)
     with TestClient(create_app(settings)) as client:
         client.post("/predict", json={"items": [{"text": t, "keyword": k} for t, k in TWEETS * 2]})
@@ -390,7 +394,9 @@ def test_drift_report_json_html_and_gauges(settings: Settings) -> None:
     assert metrics[("tweetcls_drift_detected", ())] == float(body["drift_detected"])
 
 
-def test_periodic_drift_check_runs(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_periodic_drift_check_runs(
+    settings: ServeSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
     original = Service.check_drift
 
@@ -407,7 +413,7 @@ def test_periodic_drift_check_runs(settings: Settings, monkeypatch: pytest.Monke
     assert len(calls) >= 2
 
 
-def test_web_page_and_static_files_are_served(settings: Settings) -> None:
+def test_web_page_and_static_files_are_served(settings: ServeSettings) -> None:
     with TestClient(create_app(settings)) as client:
         page = client.get("/")
         script = client.get("/static/app.js")
@@ -427,22 +433,3 @@ def test_web_page_and_static_files_are_served(settings: Settings) -> None:
         "/metrics",
         "/drift",
     } <= set(schema["paths"])
-
-
-def test_serve_command_checks_its_arguments(tmp_path: Path, tiny_bundle: Path, capsys) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["serve", "--help"])
-    assert exit_info.value.code == 0
-    assert "--max-wait-ms" in capsys.readouterr().out
-    for args, message in [
-        (["--model", str(tmp_path / "missing")], "model directory not found"),
-        (
-            ["--model", str(tiny_bundle), "--max-batch-size", "0"],
-            "--max-batch-size 0: must be >= 1",
-        ),
-        (["--model", str(tiny_bundle), "--database-url", "mysql://x/y"], "unsupported database"),
-    ]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["serve", *args])
-        assert exit_info.value.code == 2
-        assert message in capsys.readouterr().err

@@ -16,14 +16,14 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from tweetcls.serving.app import create_app
-from tweetcls.serving.settings import Settings
+from tweetcls.serving.settings import ServeSettings
 
 
 @pytest.fixture
 def api_schema(tiny_bundle: Path, tmp_path: Path):
     """The app's own OpenAPI schema, bound to the app (requests go through ASGI)."""
     app = create_app(
-        Settings(
+        ServeSettings(
             model=tiny_bundle,
             database_url=f"sqlite:///{tmp_path / 'requests.db'}",
             drift_interval_s=0,

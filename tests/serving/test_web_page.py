@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -23,6 +22,7 @@ import pytest
 from tweetcls.core.bundle import load_bundle
 from tweetcls.core.ports import free_port
 from tweetcls.monitoring.requestlog import RequestLog
+from tweetcls.serving.command import serve_argv
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,14 +47,13 @@ def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     database_url = f"sqlite:///{tmp_path / 'requests.db'}"
     log_path = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "tweetcls", "serve",
-        "--model", str(tiny_bundle),
-        "--port", str(port),
-        "--database-url", database_url,
-        "--drift-interval", "0",
-        "--threads", "1",
-    ]  # fmt: skip
+    command = serve_argv(
+        model=tiny_bundle,
+        port=port,
+        database_url=database_url,
+        drift_interval_s=0,
+        threads=1,
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

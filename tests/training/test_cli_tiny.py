@@ -8,14 +8,16 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers.paths import ROOT
+from helpers.paths import ROOT, SHORT_FIT
+from helpers.runs import EVALUATING_A_COPY, copy_run, snapshot
 
 from tweetcls.cli import main
 
 
 @pytest.fixture
 def fitted(tiny_run, tmp_path):
-    main(tiny_run("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "20"))
+    """A fit of this test's own (what fit writes, and resuming it, are the subject here)."""
+    main(tiny_run("fit", "--config", str(SHORT_FIT)))
     return tmp_path
 
 
@@ -43,24 +45,27 @@ def test_fit_writes_checkpoints_config_and_export(fitted):
         assert (exported / name).is_file()
 
 
-def test_test_and_predict(fitted, tiny_run, raw_dir):
-    ckpt = str(fitted / "run" / "checkpoints" / "best.ckpt")
+@pytest.mark.filterwarnings(EVALUATING_A_COPY)
+def test_test_and_predict(tiny_fit, tiny_run, tmp_path, raw_dir):
+    run = copy_run(tiny_fit, tmp_path / "run")  # tiny_run's default_root_dir: test writes there
+    ckpt = str(run / "checkpoints" / "best.ckpt")
+    logs = snapshot(run / "logs")
     main(tiny_run("test", "--ckpt_path", ckpt))
-    metrics = json.loads((fitted / "reports" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     for key in ("f1", "precision", "recall", "accuracy", "auroc", "f1_at_0.5", "threshold"):
         assert 0 <= metrics[key] <= 1, key
     assert metrics["samples"] == 750
-    curve = pd.read_csv(fitted / "reports" / "pr_curve.csv")
+    curve = pd.read_csv(tmp_path / "reports" / "pr_curve.csv")
     assert len(curve) == 101 and curve["precision"].between(0, 1).all()
 
     main(tiny_run("predict", "--ckpt_path", ckpt))
-    submission = pd.read_csv(fitted / "predictions" / "submission.csv")
+    submission = pd.read_csv(tmp_path / "predictions" / "submission.csv")
     assert list(submission.columns) == ["id", "target"]
     assert len(submission) == 3263
     assert list(submission["id"]) == list(pd.read_csv(raw_dir / "test.csv")["id"])
     assert set(submission["target"]) <= {0, 1}
     # evaluation runs do not touch the training logs
-    assert not (fitted / "run" / "logs" / "version_0").exists()
+    assert snapshot(run / "logs") == logs
 
 
 @pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
@@ -68,13 +73,7 @@ def test_resume_from_last(fitted, tiny_run):
     first = torch.load(fitted / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     main(
         tiny_run(
-            "fit",
-            "--trainer.max_epochs",
-            "2",
-            "--trainer.limit_train_batches",
-            "20",
-            "--ckpt_path",
-            "last",
+            "fit", "--config", str(SHORT_FIT), "--trainer.max_epochs", "2", "--ckpt_path", "last"
         )
     )
     last = torch.load(fitted / "run" / "checkpoints" / "last.ckpt", weights_only=False)
@@ -86,8 +85,8 @@ def test_same_seed_same_metrics(tiny_run, tmp_path):
     for name in ("a", "b"):
         args = tiny_run(
             "fit",
-            "--trainer.max_epochs",
-            "1",
+            "--config",
+            str(SHORT_FIT),
             "--trainer.limit_train_batches",
             "15",
             "--trainer.default_root_dir",

@@ -12,7 +12,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from helpers.paths import ROOT
+from helpers.paths import CPU, QUIET, ROOT
 from transformers import AutoTokenizer, MPNetConfig, MPNetForSequenceClassification
 
 from tweetcls.cli import main
@@ -62,14 +62,12 @@ def test_mpnet_config_fits_tests_predicts_and_exports(
         str(processed_dir),
         "--data.cache_dir",
         str(tmp_path / "cache"),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.precision",
-        "32-true",
+        "--config",
+        str(CPU),
+        "--config",
+        str(QUIET),
         "--trainer.default_root_dir",
         str(tmp_path / "run"),
-        "--trainer.enable_progress_bar",
-        "false",
     ]
     main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "5"])
     meta = json.loads((tmp_path / "run" / "model" / "tweetcls.json").read_text())
@@ -88,13 +86,13 @@ def test_mpnet_config_fits_tests_predicts_and_exports(
             str(tmp_path / "run" / "model"),
             "--out",
             str(tmp_path / "serving"),
-            "--data-dir",
+            "--data_dir",
             str(processed_dir),
-            "--raw-dir",
+            "--raw_dir",
             str(raw_dir),
-            "--report",
+            "--report_path",
             str(tmp_path / "export.json"),
-            "--max-f1-drop",
+            "--max_f1_drop",
             "1",
         ]
     )

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 import torch
-from helpers.paths import ROOT
+from helpers.paths import CPU, DDP_CPU, ROOT
 
 from tweetcls.training.cli import TweetCLI, main, run_cli_class
 
@@ -41,8 +41,7 @@ def test_killed_fit_resumes_from_last(sig, tiny_run, tmp_path):
         "fit",
         "--trainer.max_epochs",
         "2",
-        "--trainer.callbacks+=tweetcls.training.callbacks.RecoveryCheckpoint",
-        "--trainer.callbacks.every_n_train_steps",
+        "--recovery.every_n_train_steps",
         "5",
     )
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -70,14 +69,10 @@ def test_ddp_two_cpu_processes_match_one_process(tiny_run, tmp_path):
         "fit",
         "--config",
         str(ROOT / "configs" / "trainer" / "ddp.yaml"),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.devices",
-        "2",
-        "--trainer.precision",
-        "32-true",
-        "--data.num_workers",
-        "0",
+        "--config",
+        str(CPU),
+        "--config",
+        str(DDP_CPU),
         "--trainer.max_epochs",
         "1",
         "--trainer.limit_train_batches",

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from helpers.runs import EVALUATING_A_COPY
 
 from tweetcls.cli import main
 from tweetcls.training import figures
@@ -50,15 +51,19 @@ def check_errors_table(errors: pd.DataFrame, threshold: float) -> None:
 # --- the real CLI on the tiny model ---------------------------------------------------------
 
 
-def test_test_writes_reports(tiny_run, tmp_path, processed_dir):
-    fit = ("fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "10")
-    main(tiny_run(*fit, "--trainer.default_root_dir", str(tmp_path / "probe")))
-    # the barely trained model's probabilities all sit just below 0.5: refit the same model
-    # with a decision threshold where both kinds of mistakes occur
-    cut = pd.read_csv(tmp_path / "probe" / "logs" / "metrics.csv")["val/threshold_tuned"]
+@pytest.mark.filterwarnings(EVALUATING_A_COPY)
+def test_test_writes_reports(tiny_fit, tiny_run, tmp_path, processed_dir):
+    # the barely trained model's probabilities all sit just below 0.5: the same model with a
+    # decision threshold where both kinds of mistakes occur, the one tuned on val during fit
+    cut = pd.read_csv(tiny_fit / "logs" / "metrics.csv")["val/threshold_tuned"]
     cut = str(float(cut.dropna().iloc[-1]))
-    main(tiny_run(*fit, "--model.decision_threshold", cut))
-    ckpt = str(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    best = torch.load(
+        tiny_fit / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False
+    )
+    assert best["hyper_parameters"]["decision_threshold"] == 0.5
+    best["hyper_parameters"]["decision_threshold"] = float(cut)  # a setting, not a weight
+    torch.save(best, tmp_path / "best.ckpt")
+    evaluate = ("--ckpt_path", str(tmp_path / "best.ckpt"))
     reports = tmp_path / "reports"
     val = pd.read_csv(processed_dir / "val.csv", keep_default_na=False)
 
@@ -66,8 +71,7 @@ def test_test_writes_reports(tiny_run, tmp_path, processed_dir):
     main(
         tiny_run(
             "test",
-            "--ckpt_path",
-            ckpt,
+            *evaluate,
             "--report.figures",
             "false",
             "--report.num_errors",
@@ -102,7 +106,7 @@ def test_test_writes_reports(tiny_run, tmp_path, processed_dir):
     assert (joined["keyword"] == joined["keyword_file"]).all()
 
     # defaults: figures and the 25 most confident mistakes of each kind
-    main(tiny_run("test", "--ckpt_path", ckpt))
+    main(tiny_run("test", *evaluate))
     assert {p.name for p in (reports / "figures").iterdir()} == FIGURE_NAMES
     for name in FIGURE_NAMES:
         assert (reports / "figures" / name).read_bytes().startswith(PNG_MAGIC), name

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
-from helpers.paths import ROOT
+from helpers.paths import ROOT, SHORT_FIT
 
 from tweetcls.cli import main
 from tweetcls.core.provenance import provenance
@@ -21,10 +22,8 @@ def test_offline_wandb_run_holds_config_metrics_provenance_and_model(tiny_run, t
             "fit",
             "--config",
             str(ROOT / "configs" / "logger" / "wandb.yaml"),
-            "--trainer.max_epochs",
-            "1",
-            "--trainer.limit_train_batches",
-            "20",
+            "--config",
+            str(SHORT_FIT),
         )
     )
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
@@ -82,9 +81,43 @@ def test_unreachable_server_falls_back_to_offline(tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*"))
 
 
-def test_provenance_reads_git_and_the_dvc_file(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    info = provenance("data/raw")
+def git(repo, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    done = subprocess.run(["git", *identity, *args], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_provenance_reads_git_and_the_dvc_file(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "raw.dvc", repo / "data" / "raw.dvc")
+    git(repo, "init", "-q")
+    git(repo, "add", "data/raw.dvc")
+    git(repo, "commit", "-q", "-m", "data")
+    commit = git(repo, "rev-parse", "HEAD")
+    monkeypatch.chdir(repo)
     dvc = yaml.safe_load((ROOT / "data" / "raw.dvc").read_text())
-    assert info["data_md5"] == dvc["outs"][0]["md5"]
-    assert info["git_commit"] is None or len(info["git_commit"]) == 40
+    assert provenance("data/raw") == {
+        "git_commit": commit,
+        "git_dirty": False,
+        "data_dvc_file": "data/raw.dvc",
+        "data_md5": dvc["outs"][0]["md5"],
+    }
+    # an untracked file leaves the tree clean; a changed tracked file makes it dirty
+    (repo / "notes.txt").write_text("untracked\n")
+    assert provenance("data/raw")["git_dirty"] is False
+    (repo / "data" / "raw.dvc").write_text("outs: []\n")
+    info = provenance("data/raw")
+    assert (info["git_commit"], info["git_dirty"], info["data_md5"]) == (commit, True, None)
+
+
+def test_provenance_outside_git_and_without_dvc_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert provenance("data/raw") == {
+        "git_commit": None,
+        "git_dirty": None,
+        "data_dvc_file": "data/raw.dvc",
+        "data_md5": None,
+    }

@@ -26,6 +26,9 @@ from tweetcls.core.hashing import file_sha256
 
 #: Written by fit's ExportBestModel: threshold and input settings.
 META_FILE = "tweetcls.json"
+#: The fast tokenizer the backends run (``tokenizers``); without it transformers would build an
+#: empty tokenizer from ``config.json`` and the service would answer nonsense.
+TOKENIZER_FILE = "tokenizer.json"
 #: Written by export: version, hashes, provenance.
 INFO_FILE = "serving.json"
 #: Written by export: the training-data profile for drift detection.
@@ -36,6 +39,8 @@ BACKEND_FILES = {
     "onnx": "onnx/model.onnx",
     "pytorch": "model.safetensors",
 }
+#: Backend names, default (fastest) first: the one list of them (``serve --backend`` choices).
+BACKENDS: tuple[str, ...] = tuple(BACKEND_FILES)
 #: Keys of ``tweetcls.json`` that inference needs, with their types.
 REQUIRED_META = {
     "threshold": (int, float),

@@ -40,3 +40,20 @@ def quiet_libraries() -> None:
     except ImportError:  # the serving image has transformers; a bare core install may not
         return
     hf_logging.disable_progress_bar()
+
+
+class quiet_loggers:
+    """Raise the given loggers to ERROR for the duration of a ``with`` block."""
+
+    def __init__(self, *names: str) -> None:
+        self.loggers = [logging.getLogger(name) for name in names]
+        self.levels: list[int] = []
+
+    def __enter__(self) -> None:
+        self.levels = [logger.level for logger in self.loggers]
+        for logger in self.loggers:
+            logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        for logger, level in zip(self.loggers, self.levels, strict=True):
+            logger.setLevel(level)

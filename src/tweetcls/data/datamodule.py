@@ -251,16 +251,13 @@ class DisasterTweetsDataModule(L.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and "val" not in self.datasets:
+            train = self.load_split("train")
+            if self.soft_targets is not None:
+                train = self.with_soft_targets(train)
             if self.num_folds == 1:
-                train = self.load_split("train")
-                if self.soft_targets is not None:
-                    train = self.with_soft_targets(train)
                 self._set("train", train)
                 self._set("val", self.load_split("val"))
             else:
-                train = self.load_split("train")
-                if self.soft_targets is not None:
-                    train = self.with_soft_targets(train)
                 train_rows, val_rows = self.fold_indices(list(train["labels"]))
                 self._set("train", train.select(train_rows))
                 self._set("val", train.select(val_rows))

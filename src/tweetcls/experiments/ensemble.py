@@ -61,7 +61,7 @@ def build_parser(prog: str = "tweetcls ensemble") -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds")
     parser.add_argument("--out", default="runs/ensemble", help="test probabilities")
     parser.add_argument("--cache_dir", default="runs/members", help="member probability cache")
-    parser.add_argument("--report", default="reports/ensemble.json", help="summary JSON")
+    parser.add_argument("--report_path", default="reports/ensemble.json", help="summary JSON")
     parser.add_argument(
         "--submission", default="predictions/submission_ensemble.csv", help="id,target CSV"
     )
@@ -200,7 +200,7 @@ def run(argv: list[str] | None = None, prog: str = "tweetcls ensemble") -> dict:
         pd.DataFrame({"id": test_frame["id"], "probability": chosen.round(6)}).to_csv(
             tmp, index=False
         )
-    write_text(Path(options.report), json.dumps(report, indent=2) + "\n")
+    write_text(Path(options.report_path), json.dumps(report, indent=2) + "\n")
     print(markdown(report))
     return report
 

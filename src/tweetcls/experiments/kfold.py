@@ -1,6 +1,7 @@
-"""``python -m tweetcls kfold``: k-fold training, out-of-fold F1 and a fold ensemble.
+"""``tweetcls kfold``: k-fold training, out-of-fold F1 and a fold ensemble.
 
-Each fold is an ordinary ``fit`` of the same config with ``--data.num_folds K --data.fold i``
+Each fold is an ordinary ``fit`` (:func:`tweetcls.experiments.fits.run_fit`) of the fit
+arguments given after ``--``, with ``--data.num_folds K --data.fold i``
 under ``<out>/fold-<i>``; its best checkpoint then predicts its own fold (out-of-fold), the
 held-out ``val.csv`` and Kaggle's ``test.csv``. The ensemble averages the folds'
 probabilities and predicts at 0.5 unless a threshold tuned on the out-of-fold predictions
@@ -10,9 +11,7 @@ already have ``predictions.csv`` are skipped, so an interrupted run resumes wher
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -20,14 +19,15 @@ import pandas as pd
 import torch
 from torchmetrics.functional.classification import binary_f1_score
 
+from tweetcls.cli import run_function
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.data.preprocess import read_processed
+from tweetcls.experiments.fits import run_fit
 from tweetcls.models.classifier import TweetClassifier
 from tweetcls.models.threshold import best_f1_threshold, choose_threshold
-from tweetcls.training.cli import main as cli_main
 from tweetcls.training.cli import run_cli_class
 from tweetcls.training.preprocess_cli import PreprocessCLI
 
@@ -35,32 +35,10 @@ from tweetcls.training.preprocess_cli import PreprocessCLI
 ROLES = {"oof": "val", "heldout": "test", "test": "predict"}
 
 
-def build_parser(prog: str = "tweetcls kfold") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Train one model per stratified fold of train.csv with `tweetcls fit`, then "
-            "report out-of-fold F1 and the fold ensemble on the held-out val.csv, and write "
-            "the ensemble's submission. Arguments not listed here go to every `fit`, e.g. "
-            "`--trainer.max_epochs 1`."
-        ),
-    )
-    parser.add_argument("--config", action="append", required=True, help="fit config(s)")
-    parser.add_argument("--num_folds", type=int, default=5, help="number of folds (>= 2)")
-    parser.add_argument("--out", default="runs/kfold", help="directory of the fold runs")
-    parser.add_argument("--report", default="reports/kfold.json", help="summary JSON")
-    parser.add_argument(
-        "--submission", default="predictions/submission_kfold.csv", help="ensemble submission"
-    )
-    return parser
-
-
-def fold_args(configs: list[str], extra: list[str], num_folds: int, fold: int, out: Path):
+def fold_args(fit_args: list[str], num_folds: int, fold: int, out: Path) -> list[str]:
     """The ``fit`` arguments of one fold (also used to rebuild its DataModule)."""
-    args = [arg for config in configs for arg in ("--config", config)]
     return [
-        *args,
-        *extra,
+        *fit_args,
         "--data.num_folds",
         str(num_folds),
         "--data.fold",
@@ -175,36 +153,58 @@ def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd
     return report, submission
 
 
-def run(argv: list[str] | None = None) -> dict:
-    options, extra = build_parser().parse_known_args(argv)
-    sys.argv = sys.argv[:1]  # the fold CLIs get their arguments explicitly
-    if options.num_folds < 2:
-        raise ConfigError(f"--num_folds: must be >= 2, got {options.num_folds}")
-    out = Path(options.out)
+def kfold(
+    num_folds: int = 5,
+    out: str = "runs/kfold",
+    report_path: str = "reports/kfold.json",
+    submission: str = "predictions/submission_kfold.csv",
+    fit_args: list[str] | None = None,
+) -> dict:
+    """Train one model per stratified fold of train.csv with `tweetcls fit`, then report
+    out-of-fold F1 and the fold ensemble on the held-out val.csv, and write the ensemble's
+    submission.
+
+    Args:
+        num_folds: Number of folds (>= 2).
+        out: Directory of the fold runs (``<out>/fold-<i>``); finished folds are reused.
+        report_path: Summary JSON.
+        submission: The fold ensemble's Kaggle submission.
+        fit_args: Arguments of every fold's ``fit`` (``--config`` and overrides), given on the
+            command line after ``--``.
+    """
+    if num_folds < 2:
+        raise ConfigError(f"--num_folds: must be >= 2, got {num_folds}")
+    fit_args = list(fit_args or [])
+    if not any(arg.split("=")[0] == "--config" for arg in fit_args):
+        raise ConfigError(
+            "kfold: name the fit config after `--`, e.g. `-- --config configs/minilm.yaml`"
+        )
+    root = Path(out)
     predictions = []
     data_dir = None
-    for fold in range(options.num_folds):
-        args = fold_args(options.config, extra, options.num_folds, fold, out)
-        fold_dir = out / f"fold-{fold}"
+    for fold in range(num_folds):
+        args = fold_args(fit_args, num_folds, fold, root)
+        fold_dir = root / f"fold-{fold}"
         path = fold_dir / "predictions.csv"
         if path.is_file():
             print(f"fold {fold}: reusing {path}")
         else:
-            print(f"fold {fold}/{options.num_folds}: training in {fold_dir}")
-            cli_main(["fit", *args])
+            print(f"fold {fold}/{num_folds}: training in {fold_dir}")
+            run_fit(args)
             frame = predict_fold(args, fold_dir)
             with atomic_path(path) as tmp:
                 frame.to_csv(tmp, index=False)
         predictions.append(pd.read_csv(path))
         if data_dir is None:
             data_dir = fold_datamodule(args)[0].data_dir
-    report, submission = summarize(predictions, data_dir)
-    write_text(Path(options.report), json.dumps(report, indent=2) + "\n")
-    with atomic_path(Path(options.submission)) as tmp:
-        submission[["id", "target"]].to_csv(tmp, index=False)
+    report, ensemble = summarize(predictions, data_dir)
+    write_text(Path(report_path), json.dumps(report, indent=2) + "\n")
+    with atomic_path(Path(submission)) as tmp:
+        ensemble[["id", "target"]].to_csv(tmp, index=False)
     print(json.dumps({k: v for k, v in report.items() if k != "folds"}, indent=2))
     return report
 
 
-def main(argv: list[str] | None = None, prog: str = "tweetcls kfold") -> None:
-    run(argv)
+def main(args: list[str] | None = None, prog: str = "tweetcls kfold") -> None:
+    """Run ``tweetcls kfold [OPTIONS] -- FIT_ARGS``."""
+    run_function(kfold, list(args or []), prog, forwards_to_fit=True)

@@ -1,4 +1,4 @@
-"""``python -m tweetcls sweep SPEC``: run a W&B sweep spec as an Optuna study.
+"""``tweetcls sweep SPEC``: run a W&B sweep spec as an Optuna study.
 
 Every trial is an ordinary ``tweetcls fit`` with the spec's command, the sampled
 ``--name=value`` arguments and an :class:`OptunaPruning` callback that reports the spec's
@@ -11,11 +11,8 @@ once, found through its missing heartbeat.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -30,8 +27,10 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from tweetcls.cli import run_function
 from tweetcls.core.atomic import write_text
 from tweetcls.core.errors import ConfigError
+from tweetcls.experiments.fits import FitFailed, run_fit
 from tweetcls.experiments.sweep_spec import (
     SweepSpec,
     as_cli_args,
@@ -46,10 +45,6 @@ from tweetcls.experiments.sweep_spec import (
 BEST_VALUE_ATTR = "best_value"
 PRUNED_ATTR = "pruned_at_epoch"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-class TrialFailed(RuntimeError):
-    """A trial's fit failed; the study records it as FAIL and goes on."""
 
 
 class OptunaPruning(PyTorchLightningPruningCallback):
@@ -131,38 +126,6 @@ def open_storage(url: str, attempts: int = 5) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def build_parser(prog: str = "tweetcls sweep") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Run a W&B sweep spec (sweeps/*.yaml) with Optuna. Arguments after `--` go to "
-            "every trial's fit, before the sampled ones (e.g. -- --trainer.max_epochs 1)."
-        ),
-    )
-    parser.add_argument("spec", help="W&B sweep spec, e.g. sweeps/minilm.yaml")
-    parser.add_argument(
-        "--n-trials",
-        type=int,
-        default=20,
-        help="finished (complete or pruned) trials the study should reach; shared by workers",
-    )
-    parser.add_argument("--study-name", help="default: the spec's file name")
-    parser.add_argument(
-        "--storage", help="SQLAlchemy URL; default sqlite:///runs/sweeps/<study>/study.db"
-    )
-    parser.add_argument("--out", help="trial run directories; default runs/sweeps/<study>")
-    parser.add_argument("--best-config", help="best-parameters overlay; default <out>/best.yaml")
-    parser.add_argument("--subprocess", action="store_true", help="one process per trial")
-    parser.add_argument("--timeout", type=float, help="stop starting trials after N seconds")
-    parser.add_argument("--seed", type=int, help="sampler seed (a fixed seed repeats a study)")
-    parser.add_argument(
-        "--enqueue-defaults",
-        action="store_true",
-        help="make the first trial the base config's own values: the study's reference",
-    )
-    return parser
-
-
 def base_values(spec: SweepSpec, extra: list[str]) -> dict[str, Any]:
     """The base config's values of the searched parameters that lie in their ranges."""
     from tweetcls.training.cli import run_cli_class
@@ -222,7 +185,6 @@ def make_objective(
     in_subprocess: bool,
 ) -> Callable[[optuna.Trial], float]:
     """The study's objective: one ``fit`` per trial, returning the best value of the metric."""
-    from tweetcls.training.cli import main as cli_main
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, spec)
@@ -230,25 +192,15 @@ def make_objective(
         args = _trial_args(spec, extra, params, run_dir, storage, study_name, trial.number)
         trial.set_user_attr("run_dir", str(run_dir))
         print(f"trial {trial.number}: {' '.join(as_cli_args(params))}", flush=True)
-        if in_subprocess:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with open(run_dir / "trial.log", "w") as log:
-                code = subprocess.run(
-                    [sys.executable, "-m", "tweetcls", *args], stdout=log, stderr=subprocess.STDOUT
-                ).returncode
-            if code != 0:
-                raise TrialFailed(f"trial {trial.number}: fit exited {code}, see {log.name}")
-        else:
-            try:
-                cli_main(args)
-            except SystemExit as exc:
-                if exc.code not in (None, 0):
-                    raise TrialFailed(f"trial {trial.number}: fit exited {exc.code}") from exc
+        try:
+            run_fit(args[1:], log=run_dir / "trial.log" if in_subprocess else None)
+        except FitFailed as err:
+            raise FitFailed(f"trial {trial.number}: {err}") from err
         attrs = trial.study._storage.get_trial(trial._trial_id).user_attrs
         if PRUNED_ATTR in attrs:
             raise optuna.TrialPruned(f"pruned after {attrs[PRUNED_ATTR]} epoch(s)")
         if BEST_VALUE_ATTR not in attrs:
-            raise TrialFailed(f"trial {trial.number}: {spec.metric} was never logged")
+            raise FitFailed(f"trial {trial.number}: {spec.metric} was never logged")
         return attrs[BEST_VALUE_ATTR]
 
     return objective
@@ -269,51 +221,84 @@ def write_best_config(study: optuna.Study, spec: SweepSpec, path: Path) -> dict[
     return overlay
 
 
-def run(argv: list[str] | None = None) -> optuna.Study:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    options = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
-    sys.argv = sys.argv[:1]  # trials get their arguments explicitly
-    if options.n_trials < 1:
-        raise ConfigError(f"--n-trials: must be >= 1, got {options.n_trials}")
-    spec = load_spec(options.spec)
-    name = options.study_name or spec.path.stem
-    out = Path(options.out or f"runs/sweeps/{name}")
-    storage_url = options.storage or f"sqlite:///{out}/study.db"
+def sweep(
+    spec: str,
+    n_trials: int = 20,
+    study_name: str | None = None,
+    storage: str | None = None,
+    out: str | None = None,
+    best_config: str | None = None,
+    subprocess: bool = False,
+    timeout: float | None = None,
+    seed: int | None = None,
+    enqueue_defaults: bool = False,
+    fit_args: list[str] | None = None,
+) -> optuna.Study:
+    """Run a W&B sweep spec (sweeps/*.yaml) as an Optuna study; each trial is one `tweetcls fit`.
+
+    Args:
+        spec: W&B sweep spec, e.g. sweeps/minilm.yaml.
+        n_trials: Finished (complete or pruned) trials the study should reach; shared by all
+            workers of the study.
+        study_name: Study name; default: the spec's file name.
+        storage: SQLAlchemy URL of the study; default ``sqlite:///<out>/study.db``.
+        out: Trial run directories; default ``runs/sweeps/<study>``.
+        best_config: Where the best parameters are written as a ``--config`` overlay;
+            default ``<out>/best.yaml``.
+        subprocess: Run each trial in its own process (log in ``<trial dir>/trial.log``).
+        timeout: Stop starting trials after this many seconds.
+        seed: Sampler seed (a fixed seed repeats a study).
+        enqueue_defaults: Make the first trial the base config's own values: the study's
+            reference.
+        fit_args: Arguments of every trial's fit, before the sampled ones, given on the command
+            line after ``--`` (e.g. ``-- --trainer.max_epochs 1``).
+    """
+    extra = list(fit_args or [])
+    if n_trials < 1:
+        raise ConfigError(f"--n_trials: must be >= 1, got {n_trials}")
+    loaded = load_spec(spec)
+    name = study_name or loaded.path.stem
+    root = Path(out or f"runs/sweeps/{name}")
+    storage_url = storage or f"sqlite:///{root}/study.db"
     study = optuna.create_study(
         study_name=name,
         storage=open_storage(storage_url),
-        sampler=make_sampler(spec, options.seed),
-        pruner=make_pruner(spec),
-        direction=spec.direction,
+        sampler=make_sampler(loaded, seed),
+        pruner=make_pruner(loaded),
+        direction=loaded.direction,
         load_if_exists=True,
     )
     optuna.logging.set_verbosity(logging.INFO)
-    if options.enqueue_defaults and not study.trials:
-        defaults = base_values(spec, extra)
+    if enqueue_defaults and not study.trials:
+        defaults = base_values(loaded, extra)
         print(f"trial 0 is the base config: {' '.join(as_cli_args(defaults))}")
         study.enqueue_trial(defaults, user_attrs={"reference": True})
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    print(f"study {name!r} in {storage_url}: {done} of {options.n_trials} trials finished")
-    if done < options.n_trials:
+    print(f"study {name!r} in {storage_url}: {done} of {n_trials} trials finished")
+    if done < n_trials:
         study.optimize(
-            make_objective(spec, extra, out, storage_url, name, options.subprocess),
-            n_trials=options.n_trials - done,
-            timeout=options.timeout,
-            catch=(TrialFailed,),
-            callbacks=[optuna.study.MaxTrialsCallback(options.n_trials, states=FINISHED)],
+            make_objective(loaded, extra, root, storage_url, name, subprocess),
+            n_trials=n_trials - done,
+            timeout=timeout,
+            catch=(FitFailed,),
+            callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
             show_progress_bar=True,
             gc_after_trial=True,
         )
-    best_path = Path(options.best_config or out / "best.yaml")
-    if write_best_config(study, spec, best_path) is not None:
+    best_path = Path(best_config or root / "best.yaml")
+    if write_best_config(study, loaded, best_path) is not None:
         print(
-            f"best: trial {study.best_trial.number}, {spec.metric} = {study.best_value:.4f}, "
+            f"best: trial {study.best_trial.number}, {loaded.metric} = {study.best_value:.4f}, "
             f"overlay {best_path}"
         )
     return study
 
 
-def main(argv: list[str] | None = None, prog: str = "tweetcls sweep") -> None:
-    run(argv)
+def run(args: list[str], prog: str = "tweetcls sweep") -> optuna.Study:
+    """``tweetcls sweep SPEC [OPTIONS] -- FIT_ARGS``: parse ``args`` and run the study."""
+    return run_function(sweep, args, prog, forwards_to_fit=True, as_positional=True)
+
+
+def main(args: list[str] | None = None, prog: str = "tweetcls sweep") -> None:
+    """Run ``tweetcls sweep``."""
+    run(list(args or []), prog)

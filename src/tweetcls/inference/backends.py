@@ -22,12 +22,9 @@ import pandas as pd
 from scipy.special import expit
 from transformers import AutoTokenizer
 
-from tweetcls.core.bundle import Bundle, file_sha256
+from tweetcls.core.bundle import BACKENDS, Bundle, file_sha256
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.inputs import Encoder, clean_keyword, clean_text
-
-#: Backend names, default first.
-BACKENDS = ("onnx-int8", "onnx", "pytorch")
 
 
 class Backend(ABC):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import lightning as L
 import torch
@@ -23,8 +26,28 @@ from transformers import (
 )
 
 from tweetcls.core.errors import ConfigError
+from tweetcls.core.labels import ID2LABEL, LABEL2ID
 from tweetcls.core.pretrained import resolve_pretrained
 from tweetcls.models.threshold import best_f1_threshold
+
+_WEIGHTS_FROM_CHECKPOINT: ContextVar[bool] = ContextVar("weights_from_checkpoint", default=False)
+
+
+@contextmanager
+def weights_from_checkpoint(enabled: bool = True) -> Iterator[None]:
+    """Within the block, a new :class:`TweetClassifier` skips the pretrained weights.
+
+    Its network is built from the pretrained model's config alone (``from_config``, randomly
+    initialised) for a checkpoint to fill in next: ``test``, ``validate``, ``predict`` and a
+    resumed ``fit`` with ``--ckpt_path`` (see :class:`tweetcls.training.cli.TweetCLI`). Loading
+    weights that are overwritten a moment later costs time, and transformers would report the
+    encoder's head as missing. ``enabled=False`` leaves the usual ``from_pretrained``.
+    """
+    token = _WEIGHTS_FROM_CHECKPOINT.set(enabled)
+    try:
+        yield
+    finally:
+        _WEIGHTS_FROM_CHECKPOINT.reset(token)
 
 
 class TweetClassifier(L.LightningModule):
@@ -95,22 +118,21 @@ class TweetClassifier(L.LightningModule):
             raise ConfigError(f"model.distill_temperature: must be > 0, got {distill_temperature}")
         self.save_hyperparameters()
         source = resolve_pretrained(pretrained_model)
-        extra = {}
+        config = AutoConfig.from_pretrained(
+            source, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id=LABEL2ID
+        )
         if classifier_dropout is not None:
-            config = AutoConfig.from_pretrained(source)
             if not hasattr(config, "classifier_dropout"):
                 raise ConfigError(
                     f"model.classifier_dropout: {config.model_type} models have no separate "
                     "classifier dropout (their head uses hidden_dropout_prob); leave it unset"
                 )
-            extra["classifier_dropout"] = classifier_dropout
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            num_labels=2,
-            id2label={0: "not_disaster", 1: "disaster"},
-            label2id={"not_disaster": 0, "disaster": 1},
-            **extra,
-        ).train()  # from_pretrained returns eval mode; Lightning keeps modules' modes
+            config.classifier_dropout = classifier_dropout
+        if _WEIGHTS_FROM_CHECKPOINT.get():
+            network = AutoModelForSequenceClassification.from_config(config)
+        else:
+            network = AutoModelForSequenceClassification.from_pretrained(source, config=config)
+        self.model = network.train()  # from_pretrained returns eval mode; Lightning keeps modes
         # configuration (from the hyperparameters), not state; checkpoints of earlier releases
         # may still hold a tuned "threshold" entry: on_load_checkpoint drops it
         self.register_buffer("threshold", torch.tensor(float(decision_threshold)), persistent=False)

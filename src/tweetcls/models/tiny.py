@@ -1,4 +1,4 @@
-"""``python -m tweetcls tiny-model``: a tiny randomly initialised RoBERTa for fast tests.
+"""``tweetcls tiny-model``: a tiny randomly initialised RoBERTa for fast tests.
 
 Trains a byte-level BPE tokenizer on the training tweets (well under a second) and saves it
 with a 2-layer, 64-wide ``RobertaForSequenceClassification`` as a Hugging Face directory that
@@ -7,7 +7,6 @@ with a 2-layer, 64-wide ``RobertaForSequenceClassification`` as a Hugging Face d
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -61,13 +60,30 @@ def build_tiny_model(
     return Path(out_dir)
 
 
+def tiny_model(
+    out: str = "models/tiny-roberta",
+    train_csv: str = "data/raw/train.csv",
+    vocab_size: int = 2000,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+) -> Path:
+    """Build a tiny randomly initialised RoBERTa (tokenizer trained on the tweets) for tests and
+    smoke runs; ``configs/tiny.yaml`` points ``model.pretrained_model`` at it.
+
+    Args:
+        out: Output directory (replaced atomically).
+        train_csv: Raw training CSV whose tweets train the byte-level BPE tokenizer.
+        vocab_size: Tokenizer vocabulary size.
+        hidden_size: Hidden width of the encoder (attention heads: hidden_size // 32).
+        num_layers: Encoder layers.
+    """
+    written = build_tiny_model(out, train_csv, vocab_size, hidden_size, num_layers)
+    print(f"tiny-model: wrote {written}")
+    return written
+
+
 def main(args: list[str] | None = None, prog: str = "tweetcls tiny-model") -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
-    parser.add_argument("--out", default="models/tiny-roberta", help="Output directory.")
-    parser.add_argument("--train_csv", default="data/raw/train.csv", help="Tokenizer corpus.")
-    parser.add_argument("--vocab_size", type=int, default=2000)
-    parser.add_argument("--hidden_size", type=int, default=64)
-    parser.add_argument("--num_layers", type=int, default=2)
-    ns = parser.parse_args(args)
-    out = build_tiny_model(ns.out, ns.train_csv, ns.vocab_size, ns.hidden_size, ns.num_layers)
-    print(f"tiny-model: wrote {out}")
+    """Run ``tweetcls tiny-model``."""
+    from tweetcls.cli import run_function
+
+    run_function(tiny_model, list(args or []), prog)

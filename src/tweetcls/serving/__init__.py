@@ -1,1 +1,4 @@
-"""The HTTP service, its model bundle and backends, the request log and drift monitoring."""
+"""The HTTP service: settings and ``tweetcls serve`` (:mod:`.settings`, :mod:`.command`), model
+loading (:mod:`.loading`), the app's wiring (:mod:`.app`), state and dependencies (:mod:`.state`,
+:mod:`.deps`), routes (:mod:`.routes`), errors and limits (:mod:`.errors`, :mod:`.limits`),
+request and response bodies (:mod:`.schemas`), the micro-batcher and metrics."""

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tweetcls.serving.schemas import LABEL_NAMES
+from tweetcls.core.labels import LABEL_NAMES
 
 __all__ = ["CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
 

@@ -2,7 +2,7 @@
 
 ``POST /predict`` takes one tweet, ``{"text": "...", "keyword": "..."}`` (keyword optional), or
 a batch, ``{"items": [{"text": ..., "keyword": ...}, ...]}``. The limits (characters per text,
-items per batch) come from :class:`~tweetcls.serving.settings.Settings`, so the models are
+items per batch) come from :class:`~tweetcls.serving.settings.ServeSettings`, so the models are
 built per app by :func:`build_request_model`; the OpenAPI schema shows them.
 """
 
@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-#: Class names: index 1 is "disaster".
-LABEL_NAMES = ("not_disaster", "disaster")
+from tweetcls.core.labels import LABEL_NAMES
+
 #: Longest accepted keyword.
 MAX_KEYWORD_CHARS = 100
 EXAMPLE = {"examples": [{"text": "Forest fire near La Ronge Sask. Canada", "keyword": "wildfire"}]}
@@ -102,7 +102,7 @@ class Prediction(BaseModel):
     """The model's answer for one tweet."""
 
     label: Literal[0, 1] = Field(description="1: about a real disaster, 0: not.")
-    label_name: Literal["not_disaster", "disaster"]
+    label_name: Literal[LABEL_NAMES]
     probability: float = Field(ge=0, le=1, description="Probability of 'disaster'.")
     model_version: str = Field(description="Version of the model that answered.")
 

@@ -1,94 +1,69 @@
-"""Settings of the prediction service (``python -m tweetcls serve`` flags, checked once)."""
+"""Settings of the prediction service: the ``tweetcls serve`` flags and ``TWEETCLS_*`` variables.
+
+:class:`ServeSettings` is declared once: its fields generate the flags (``--max_batch_size``)
+and read the environment (``TWEETCLS_MAX_BATCH_SIZE``; a flag beats its variable); see
+:mod:`tweetcls.monitoring.settings`. The request-log and drift fields it shares with
+``tweetcls drift`` come from :class:`~tweetcls.monitoring.settings.RequestLogSettings`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from tweetcls.core.errors import ConfigError
+from pydantic import Field, model_validator
 
-#: Backend names accepted by ``--backend`` (kept in step with ``backends.BACKENDS``, which
-#: this module does not import so that ``--help`` stays fast).
-BACKEND_CHOICES = ("onnx-int8", "onnx", "pytorch")
-DEFAULT_DATABASE_URL = "sqlite:///runs/serving/requests.db"
-#: Fewest logged predictions for a drift verdict (service and ``tweetcls drift``).
-DRIFT_MIN_SAMPLES = 100
+from tweetcls.core.bundle import BACKENDS
+from tweetcls.monitoring.settings import RequestLogSettings
+
+#: uvicorn's log levels, most severe first.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything :func:`tweetcls.serving.app.create_app` needs; validated on creation.
-
-    Args:
-        model: Serving bundle (``tweetcls export``) or plain model directory.
-        backend: ``onnx-int8`` (default), ``onnx`` or ``pytorch``.
-        host: Interface uvicorn binds to.
-        port: TCP port uvicorn listens on.
-        max_batch_size: Most tweets per model call.
-        max_wait_ms: Longest a tweet waits for others to join its micro-batch.
-        max_items: Most tweets in one ``POST /predict`` request.
-        max_chars: Most characters of one tweet text.
-        max_queue: Most tweets waiting for the model; more are answered 503 (overload).
-        database_url: Request log database (SQLite file or PostgreSQL URL).
-        log_text: Store the tweet texts in the request log (off: lengths and counts only).
-        threads: Intra-op threads of the backend; ``None`` lets the runtime choose.
-        max_csv_rows: Most rows of a ``POST /predict/csv`` upload.
-        max_csv_bytes: Largest ``POST /predict/csv`` upload, in bytes.
-        drift_interval_s: Seconds between background drift checks; 0 disables them.
-        drift_window_h: Hours of logged traffic a drift check looks at by default.
-        drift_min_samples: Fewest logged predictions for a drift verdict.
-        access_log: Let uvicorn log every request (off by default: it costs throughput).
-        log_level: uvicorn's log level.
-    """
+class ServeSettings(RequestLogSettings):
+    """Serve a model over HTTP: POST /predict (one tweet or a batch), POST /predict/csv, GET
+    /health, /ready, /version, /metrics (Prometheus), /drift, the web page at / and the API docs
+    at /docs. Each flag can also be set by its environment variable (TWEETCLS_MODEL, ...)."""
 
     model: Path
-    backend: str = "onnx-int8"
+    """Serving bundle (`tweetcls export`) or plain model directory."""
+    backend: Literal[BACKENDS] = BACKENDS[0]
+    """Inference backend."""
     host: str = "127.0.0.1"
-    port: int = 8000
-    max_batch_size: int = 32
-    max_wait_ms: float = 2.0
-    max_items: int = 64
-    max_chars: int = 1000
-    max_queue: int = 4096
-    database_url: str = DEFAULT_DATABASE_URL
+    """Interface uvicorn binds to (0.0.0.0: all)."""
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port uvicorn listens on."""
+    max_batch_size: int = Field(32, ge=1)
+    """Most tweets per model call."""
+    max_wait_ms: float = Field(2.0, ge=0, le=1000)
+    """Longest a tweet waits for others to join its micro-batch, in milliseconds."""
+    max_items: int = Field(64, ge=1)
+    """Most tweets in one POST /predict request."""
+    max_chars: int = Field(1000, ge=1)
+    """Most characters of one tweet text."""
+    max_queue: int = Field(4096, ge=1)
+    """Most tweets waiting for the model; more are answered 503 (overload)."""
     log_text: bool = False
-    threads: int | None = None
-    max_csv_rows: int = 10000
-    max_csv_bytes: int = 10_000_000
-    drift_interval_s: float = 300.0
-    drift_window_h: float = 24.0
-    drift_min_samples: int = DRIFT_MIN_SAMPLES
+    """Store the tweet texts in the request log (off: lengths and counts only)."""
+    threads: int | None = Field(None, ge=1)
+    """Intra-op threads of the backend; None lets the runtime choose."""
+    max_csv_rows: int = Field(10000, ge=1)
+    """Most rows of a POST /predict/csv upload."""
+    max_csv_bytes: int = Field(10_000_000, ge=1)
+    """Largest POST /predict/csv upload, in bytes."""
+    drift_interval_s: float = Field(300.0, ge=0)
+    """Seconds between background drift checks; 0 disables them."""
+    drift_window_h: float = Field(24.0, gt=0)
+    """Hours of logged traffic a drift check (and GET /drift by default) looks at."""
     access_log: bool = False
-    log_level: str = "info"
+    """Let uvicorn log every request (off by default: it costs throughput)."""
+    log_level: Literal[LOG_LEVELS] = "info"
+    """uvicorn's log level (also of this package's messages)."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "model", Path(self.model))
-        if self.backend not in BACKEND_CHOICES:
-            raise ConfigError(
-                f"--backend {self.backend!r}: choose one of {', '.join(BACKEND_CHOICES)}"
-            )
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"--port {self.port}: must lie in [0, 65535]")
-        for flag, value in (
-            ("--max-batch-size", self.max_batch_size),
-            ("--max-items", self.max_items),
-            ("--max-chars", self.max_chars),
-            ("--max-queue", self.max_queue),
-            ("--max-csv-rows", self.max_csv_rows),
-            ("--max-csv-bytes", self.max_csv_bytes),
-            ("--drift-min-samples", self.drift_min_samples),
-        ):
-            if value < 1:
-                raise ConfigError(f"{flag} {value}: must be >= 1")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads {self.threads}: must be >= 1")
-        if not 0 <= self.max_wait_ms <= 1000:
-            raise ConfigError(f"--max-wait-ms {self.max_wait_ms}: must lie in [0, 1000]")
-        if self.drift_interval_s < 0:
-            raise ConfigError(f"--drift-interval {self.drift_interval_s}: must be >= 0")
-        if self.drift_window_h <= 0:
-            raise ConfigError(f"--drift-window {self.drift_window_h}: must be > 0")
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> ServeSettings:
         if self.max_queue < self.max_items:
-            raise ConfigError(
-                f"--max-queue {self.max_queue}: must be >= --max-items ({self.max_items})"
+            raise ValueError(
+                f"--max_queue {self.max_queue}: must be >= --max_items ({self.max_items})"
             )
+        return self

@@ -23,11 +23,9 @@ from torchmetrics.functional.classification import (
 
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval
+from tweetcls.core.bundle import META_FILE
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.preprocess import read_processed
-
-#: Written into every exported model directory next to the Hugging Face files.
-EXPORT_META_FILE = "tweetcls.json"
 
 
 class RecoveryCheckpoint(L.Callback):
@@ -102,7 +100,7 @@ class ExportBestModel(L.Callback):
         with atomic_path(self.dirpath) as tmp:
             network.save_pretrained(tmp)
             data.tokenizer.save_pretrained(tmp)
-            (tmp / EXPORT_META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def _as_float(value: Any) -> float | None:

@@ -4,21 +4,35 @@ Every command reads the same experiment YAML (``preprocess`` too, see
 :mod:`tweetcls.training.preprocess_cli`). The model's ``pretrained_model`` is linked to
 the DataModule's tokenizer, and run outputs (checkpoints, exported model) are placed under
 ``trainer.default_root_dir``.
+
+The callbacks every run has are argument groups of the CLI with tweetcls' defaults, not
+entries of ``trainer.callbacks``: ``early_stopping``, ``lr_monitor``, ``recovery``,
+``checkpoint``, ``export``, ``report`` and ``submission``. A config or the command line changes
+one setting of them (``--early_stopping.patience 5``, ``recovery: {every_n_train_steps: 20}``);
+``trainer.callbacks`` is left for extra ones (``--trainer.callbacks+=...``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import Namespace
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_warn
 
 from tweetcls.cli import PROG
 from tweetcls.core.logs import quiet_libraries
 from tweetcls.data.datamodule import DisasterTweetsDataModule
-from tweetcls.models.classifier import TweetClassifier
-from tweetcls.training.callbacks import ExportBestModel, SubmissionWriter, TestReport
+from tweetcls.models.classifier import TweetClassifier, weights_from_checkpoint
+from tweetcls.training.callbacks import (
+    ExportBestModel,
+    RecoveryCheckpoint,
+    SubmissionWriter,
+    TestReport,
+)
 from tweetcls.training.tracking import TrackedSaveConfigCallback, TrackedWandbLogger
 
 
@@ -35,11 +49,59 @@ DESCRIPTION = (
 )
 
 
+#: The callback groups that replace entries of ``trainer.callbacks``: (group, class,
+#: defaults, help). Added before ``checkpoint``, in the order the configs used to list them.
+DEFAULT_CALLBACKS: tuple[tuple[str, type, dict[str, Any], str], ...] = (
+    (
+        "early_stopping",
+        EarlyStopping,
+        {"monitor": "val/f1", "mode": "max", "patience": 2},
+        "Stops fit when val/f1 has not improved for `patience` validations. Change it with "
+        "e.g. `--early_stopping.patience 5` or `early_stopping: {patience: 5}` in a config; "
+        "a patience of trainer.max_epochs or more (one validation per epoch) turns it off.",
+    ),
+    (
+        "lr_monitor",
+        LearningRateMonitor,
+        {"logging_interval": "step"},
+        "Logs the learning rate of each parameter group (lr-AdamW/pg1, ...). Change it with "
+        "e.g. `--lr_monitor.logging_interval epoch`.",
+    ),
+    (
+        "recovery",
+        RecoveryCheckpoint,
+        {"every_n_train_steps": 100},
+        "Saves <default_root_dir>/checkpoints/last.ckpt every N optimizer steps and on "
+        "SIGTERM; resume with `--ckpt_path last`. Change it with e.g. "
+        "`--recovery.every_n_train_steps 20`.",
+    ),
+)
+
+
+def _checkpoint_will_load(ckpt_path: str | Path | None, checkpoint_dir: str | None) -> bool:
+    """Whether Lightning will restore the weights from ``ckpt_path``.
+
+    True for an existing file, and for ``last`` when ``checkpoint_dir`` holds a ``last*.ckpt``
+    (what Lightning then picks). ``last`` without one, ``hpc`` and registry or remote names
+    may load nothing: the model then needs its pretrained weights as without ``ckpt_path``.
+    """
+    if not ckpt_path:
+        return False
+    if str(ckpt_path) == "last":
+        folder = Path(checkpoint_dir) if checkpoint_dir else None
+        return folder is not None and folder.is_dir() and any(folder.glob("last*.ckpt"))
+    return Path(ckpt_path).is_file()
+
+
 class TweetCLI(LightningCLI):
     """LightningCLI with tweetcls' linked arguments and artifact callbacks."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("model.pretrained_model", "data.pretrained_model")
+        for key, callback, defaults, help_text in DEFAULT_CALLBACKS:
+            parser.add_lightning_class_args(callback, key)
+            parser.set_defaults({f"{key}.{name}": value for name, value in defaults.items()})
+            parser.groups[key].description = help_text
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -84,6 +146,55 @@ class TweetCLI(LightningCLI):
                 path = getattr(logger, "class_path", "")
                 if path.endswith(TrackedWandbLogger.__name__) and not logger.init_args.save_dir:
                     logger.init_args.save_dir = root
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        """Parse ``args``, always given explicitly (:func:`tweetcls.cli.main` takes them from
+        ``sys.argv``), so Lightning's warning about ``args`` beside a non-empty ``sys.argv``
+        would fire on every command and say nothing."""
+        if isinstance(args, dict | Namespace):
+            self.config = parser.parse_object(args)
+        else:
+            self.config = parser.parse_args(args)
+
+    def instantiate_classes(self) -> None:
+        """Build the model without pretrained weights when a checkpoint replaces them.
+
+        ``test``/``validate``/``predict`` and a resumed ``fit`` with ``--ckpt_path`` load all
+        the model's weights from the checkpoint, so the network is built from its config only
+        (see :func:`tweetcls.models.classifier.weights_from_checkpoint`).
+        """
+        from_checkpoint = False
+        if self.subcommand is not None:
+            config = self.config[self.subcommand]
+            from_checkpoint = _checkpoint_will_load(
+                config.get("ckpt_path"), config.get("checkpoint.dirpath")
+            )
+        with weights_from_checkpoint(from_checkpoint):
+            super().instantiate_classes()
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The Trainer, with each default callback group's callback once.
+
+        A ``trainer.callbacks`` entry of a group's class (a run config written before the
+        groups existed lists EarlyStopping, LearningRateMonitor and RecoveryCheckpoint there)
+        takes the place of the group's, with a warning.
+        """
+        parser = self._parser(self.subcommand)
+        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        listed = trainer_config.get("callbacks") or []
+        listed = listed if isinstance(listed, list) else [listed]
+        groups = {key for key, *_ in DEFAULT_CALLBACKS}
+        extra_callbacks = []
+        for key in parser.callback_keys:
+            callback = self._get(self.config_init, key)
+            if key in groups and any(type(c) is type(callback) for c in listed):
+                rank_zero_warn(
+                    f"trainer.callbacks lists {type(callback).__name__}, which replaces the "
+                    f"`{key}` group's; set --{key}.* instead and drop it from trainer.callbacks"
+                )
+                continue
+            extra_callbacks.append(callback)
+        return self._instantiate_trainer(trainer_config, extra_callbacks)
 
 
 def run_cli_class(

@@ -31,8 +31,11 @@ from torchmetrics.functional.classification import (
     binary_specificity,
 )
 
-#: Class names on the axes of the confusion matrix (label 0, label 1).
-CLASS_NAMES = ("not disaster", "disaster")
+from tweetcls.core.labels import LABEL_NAMES
+
+#: Class names on the axes of the confusion matrix (label 0, label 1): the model's labels,
+#: spelled for reading ("not disaster").
+CLASS_NAMES = tuple(name.replace("_", " ") for name in LABEL_NAMES)
 #: Bins of the reliability diagram and of the expected calibration error.
 CALIBRATION_BINS = 10
 #: Resolution of saved figures.

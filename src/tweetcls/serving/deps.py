@@ -1,0 +1,18 @@
+"""FastAPI dependencies shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from tweetcls.serving.state import Service
+
+
+def get_service(request: Request) -> Service:
+    """The app's :class:`~tweetcls.serving.state.Service` (``app.state.service``)."""
+    return request.app.state.service
+
+
+#: A route parameter that receives the app's service.
+ServiceDep = Annotated[Service, Depends(get_service)]
