@@ -90,3 +90,11 @@ def test_training_side_commands_take_config_and_print_config(name, capsys):
         main([name, "--help"])
     out = capsys.readouterr().out
     assert "--config" in out and "--print_config" in out
+
+
+def test_a_bool_option_is_a_switch(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "sweeps/tiny.yaml", "--subprocess", "--print_config"])
+    assert exc.value.code == 0
+    printed = capsys.readouterr().out
+    assert "subprocess: true" in printed and "enqueue_defaults: false" in printed

@@ -81,10 +81,12 @@ def run_function(
 
     The flags are the parameter names (``--num_folds``, the LightningCLI style), their help the
     docstring's ``Args:``; ``--config FILE`` reads any of them from YAML and ``--print_config``
-    prints the resolved values (jsonargparse). With ``forwards_to_fit``, the arguments after
+    prints the resolved values (jsonargparse); a ``bool`` parameter is a switch (``--name`` alone
+    means true). With ``forwards_to_fit``, the arguments after
     ``--`` are passed on untouched as ``fit_args`` (they go to every ``tweetcls fit`` it runs);
     with ``as_positional``, parameters without a default are positional arguments.
     """
+    import docstring_parser
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     forwarded: list[str] = []
@@ -95,12 +97,25 @@ def run_function(
     epilog = "Arguments after `--` go to every `tweetcls fit`." if forwards_to_fit else None
     parser = ArgumentParser(prog=prog, description=summary, epilog=epilog)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
+    parameters = inspect.signature(function).parameters
+    switches = [name for name, p in parameters.items() if p.annotation in (bool, "bool")]
+    skip = {"fit_args"} if forwards_to_fit else set()
     parser.add_function_arguments(
-        function,
-        skip={"fit_args"} if forwards_to_fit else None,
-        as_group=False,
-        as_positional=as_positional,
+        function, skip=skip | set(switches), as_group=False, as_positional=as_positional
     )
+    helps = {
+        p.arg_name: p.description
+        for p in docstring_parser.parse(inspect.getdoc(function) or "").params
+    }
+    for name in switches:  # `--subprocess` alone means true; `--subprocess false` also works
+        parser.add_argument(
+            f"--{name}",
+            type=bool,
+            nargs="?",
+            const=True,
+            default=parameters[name].default,
+            help=helps.get(name),
+        )
     options = parser.parse_args(args).as_dict()
     options.pop("config", None)
     if forwards_to_fit:
