@@ -97,9 +97,6 @@ class OnnxBackend(Backend):
         path = bundle.backend_file(name)
         if not path.is_file():
             raise ConfigError(f"{path}: not found (build the bundle with `tweetcls export`)")
-        expected = bundle.info.get("model_sha256", {}).get(name)
-        if expected is not None and file_sha256(path) != expected:
-            raise ConfigError(f"{path}: SHA-256 differs from serving.json (corrupt bundle?)")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -118,6 +115,21 @@ class OnnxBackend(Backend):
         return self.session.run(self.output_names, feed)[0]
 
 
+def verify_model_file(bundle: Bundle, kind: str) -> None:
+    """Check that backend ``kind``'s model file has the SHA-256 ``serving.json`` records.
+
+    A plain model directory records none, and a missing file is left to the caller's own
+    "not found" message.
+
+    Raises:
+        ConfigError: the file's hash differs (a corrupt or edited bundle).
+    """
+    path = bundle.backend_file(kind)
+    expected = bundle.info.get("model_sha256", {}).get(kind)
+    if expected is not None and path.is_file() and file_sha256(path) != expected:
+        raise ConfigError(f"{path}: SHA-256 differs from serving.json (corrupt bundle?)")
+
+
 def load_backend(bundle: Bundle, kind: str = "onnx-int8", threads: int | None = None) -> Backend:
     """Build backend ``kind`` (one of ``BACKENDS``) of ``bundle``.
 
@@ -133,6 +145,7 @@ def load_backend(bundle: Bundle, kind: str = "onnx-int8", threads: int | None = 
         raise ConfigError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
     if threads is not None and threads < 1:
         raise ConfigError(f"threads: must be >= 1, got {threads}")
+    verify_model_file(bundle, kind)
     if kind == "pytorch":
         from tweetcls.inference.pytorch import PytorchBackend  # needs torch: only when asked
 

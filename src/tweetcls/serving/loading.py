@@ -39,10 +39,8 @@ class LoadedModel:
 
 
 def _check_files(bundle: Bundle, backend: str) -> None:
-    """The tokenizer and the backend's model file exist, the latter with the SHA-256 that
-    ``serving.json`` records."""
-    from tweetcls.core.hashing import file_sha256
-
+    """The tokenizer and the backend's model file exist (its SHA-256 is checked by
+    :func:`~tweetcls.inference.backends.load_backend`, once)."""
     tokenizer = bundle.path / TOKENIZER_FILE
     if not tokenizer.is_file():
         raise ConfigError(f"{tokenizer}: not found (the model's tokenizer; re-export the bundle)")
@@ -53,9 +51,6 @@ def _check_files(bundle: Bundle, backend: str) -> None:
             f"--backend {backend}: {model_file} not found (available: {available}; "
             "build a bundle with `tweetcls export`)"
         )
-    expected = bundle.info.get("model_sha256", {}).get(backend)
-    if expected is not None and file_sha256(model_file) != expected:
-        raise ConfigError(f"{model_file}: SHA-256 differs from serving.json (corrupt bundle?)")
 
 
 def load_model(settings: ServeSettings) -> LoadedModel:
