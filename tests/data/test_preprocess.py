@@ -84,7 +84,7 @@ BAD_TRAIN = {
     "missing file": (lambda rows: None, "train.csv: file not found"),
     "missing column": (
         lambda rows: ["id,keyword,location,text\n", "1,,,hello\n"],
-        "header: missing column 'target'",
+        "no 'target' column (columns: 'id', 'keyword', 'location', 'text')",
     ),
     "extra column": (
         lambda rows: ["id,keyword,location,text,target,extra\n", "1,,,hello,1,x\n"],
@@ -139,7 +139,7 @@ def test_undecodable_bytes(tmp_path, raw_dir, tiny_model_dir, capsys):
         run_preprocess(bad, tmp_path / "processed", tiny_model_dir)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert f"{bad / 'test.csv'}: line 6: undecodable bytes (not UTF-8)" in err
+    assert f"{bad / 'test.csv'}: line 6: not UTF-8 (byte 0xff at offset" in err
     assert not (tmp_path / "processed").exists()
 
 

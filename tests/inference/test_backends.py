@@ -16,7 +16,7 @@ from tweetcls.core.bundle import file_sha256, load_bundle
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.data.preprocess import clean_keyword, clean_text
-from tweetcls.inference.backends import BACKENDS, load_backend
+from tweetcls.inference.backends import BACKENDS, load_backend, token_chunks
 
 #: Raw tweets with HTML entities, %-encoded keywords, a missing keyword and an overlong one.
 TEXTS = [
@@ -80,6 +80,29 @@ def test_backend_matches_training_path(tiny_bundle, kind):
     assert backend.count_tokens([], []) == []
 
 
+@pytest.mark.parametrize("max_batch_tokens", [0, 1, 40, 10_000])
+def test_score_in_token_chunks_matches_one_run(tiny_bundle, max_batch_tokens):
+    backend = load_backend(load_bundle(tiny_bundle), "onnx")
+    texts = [*TEXTS, "a", "flood warning for the whole county tonight"]
+    keywords = [*KEYWORDS, None, "flood"]
+    scores = backend.score(texts, keywords, max_batch_tokens=max_batch_tokens)
+    np.testing.assert_allclose(
+        scores.probabilities, backend.predict_proba(texts, keywords), atol=1e-5, rtol=0
+    )
+    assert scores.token_counts.tolist() == backend.count_tokens(texts, keywords)
+
+
+def test_token_chunks_pad_within_the_budget():
+    lengths = np.array([3, 4, 4, 10, 30, 31])
+    chunks = token_chunks(lengths, 12)
+    assert chunks == [slice(0, 3), slice(3, 4), slice(4, 5), slice(5, 6)]
+    assert all(
+        (c.stop - c.start) * lengths[c.stop - 1] <= 12 or c.stop - c.start == 1 for c in chunks
+    )
+    assert token_chunks(np.array([], dtype=int), 8) == []
+    assert token_chunks(lengths, 10_000) == [slice(0, 6)]
+
+
 def test_keyword_changes_the_input(tiny_bundle):
     backend = load_backend(load_bundle(tiny_bundle), "onnx")
     with_keyword = backend.encode(["fire in the hills"], ["wildfire"])["input_ids"]
@@ -93,6 +116,11 @@ def test_overlong_keyword_is_cut_not_fatal(tiny_bundle):
     counts = backend.count_tokens(["short text", "another"], ["storm " * 200, "storm"])
     assert counts[0] == max_length and counts[1] < max_length
     assert np.isfinite(backend.predict_proba(["short text"], ["storm " * 200])).all()
+    # fewer characters than max_length, but more tokens: each emoji is several byte tokens
+    emoji = "\U0001f600\u4e2d" * 30
+    assert len(emoji) < max_length
+    assert backend.count_tokens(["x " * 100], [emoji])[0] == max_length
+    assert np.isfinite(backend.predict_proba(["x " * 100, "y"], [emoji, None])).all()
 
 
 def test_bundle_versions(tiny_bundle):

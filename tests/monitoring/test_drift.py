@@ -13,7 +13,8 @@ from transformers import AutoTokenizer
 from tweetcls.cli import main
 from tweetcls.core.errors import ConfigError
 from tweetcls.monitoring import drift
-from tweetcls.monitoring.requestlog import PredictionRecord, RequestLog
+from tweetcls.monitoring.logtable import PredictionRecord
+from tweetcls.monitoring.requestlog import RequestLog
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -241,7 +242,7 @@ def test_cli_writes_json_and_html(tmp_path, cli_setup, capsys):
         ({"--fail_on_drift": "sometimes"}, "--fail_on_drift 'sometimes': Input should be a valid"),
         ({"--min-samples": "5"}, "unrecognized arguments: --min-samples 5"),
         ({"--database_url": "sqlite:///{tmp}/nothing.db"}, "no request log database there"),
-        ({"--database_url": "postgresql://u:pw@127.0.0.1:1/db"}, "cannot open database"),
+        ({"--database_url": "postgresql://u:pw@127.0.0.1:1/db"}, "cannot read"),
         ({"--database_url": "oracle://x"}, "unsupported database"),
     ],
 )

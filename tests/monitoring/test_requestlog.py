@@ -10,11 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from helpers.postgres import postgres_url  # noqa: F401  (fixture)
+from helpers.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 from tweetcls.core.errors import ConfigError
-from tweetcls.monitoring import requestlog
-from tweetcls.monitoring.requestlog import PredictionRecord, RequestLog
+from tweetcls.monitoring import logtable
+from tweetcls.monitoring.logtable import PredictionRecord
+from tweetcls.monitoring.requestlog import RequestLog, RequestLogUnavailable
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -44,7 +45,7 @@ def check_round_trip(url: str) -> None:
         frame = log.read(T0, T0 + timedelta(hours=1))
         window = log.read(T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
         assert log.dropped == 0
-    assert list(frame.columns) == list(requestlog.COLUMNS)
+    assert list(frame.columns) == list(logtable.COLUMNS)
     assert len(frame) == 1200
     assert str(frame["time"].dt.tz) == "UTC"
     assert frame["time"].is_monotonic_increasing
@@ -74,8 +75,8 @@ def test_postgres_round_trip(postgres_url):  # noqa: F811
     check_round_trip(postgres_url)
     engine = sa.create_engine(postgres_url)
     with engine.connect() as connection:
-        indexes = sa.inspect(connection).get_indexes(requestlog.TABLE_NAME)
-        connection.execute(sa.text(f"DROP TABLE {requestlog.TABLE_NAME}"))
+        indexes = sa.inspect(connection).get_indexes(logtable.TABLE_NAME)
+        connection.execute(sa.text(f"DROP TABLE {logtable.TABLE_NAME}"))
         connection.commit()
     engine.dispose()
     assert [index["column_names"] for index in indexes] == [["time"]]
@@ -120,12 +121,12 @@ def test_failed_insert_is_counted_and_the_writer_survives(tmp_path):
     with RequestLog(f"sqlite:///{path}") as log:
         bad = [PredictionRecord(T0, 3, 1, None, 0.5, 1, 1.0, "x" * 10, "onnx", None)]
         with log.engine.begin() as connection:  # make the next insert fail
-            connection.execute(sa.text(f"ALTER TABLE {requestlog.TABLE_NAME} RENAME TO moved"))
+            connection.execute(sa.text(f"ALTER TABLE {logtable.TABLE_NAME} RENAME TO moved"))
         log.record(bad)
         log.flush()
         assert log.dropped == 1
         with log.engine.begin() as connection:
-            connection.execute(sa.text(f"ALTER TABLE moved RENAME TO {requestlog.TABLE_NAME}"))
+            connection.execute(sa.text(f"ALTER TABLE moved RENAME TO {logtable.TABLE_NAME}"))
         log.record(bad)
         log.flush()
         assert log.dropped == 1
@@ -139,7 +140,7 @@ def test_failed_insert_is_counted_and_the_writer_survives(tmp_path):
         ("mysql://u@h/db", "unsupported database"),
         ("sqlite://", "give an SQLite file"),
         ("postgresql+asyncpg://u@h/db", "use the psycopg driver"),
-        ("postgresql+psycopg://nobody:secret@127.0.0.1:1/db", "cannot open database"),
+        ("sqlite:////proc/no/such/dir/r.db", "cannot open database"),
     ],
 )
 def test_bad_urls_raise_config_error_naming_them(url, message):
@@ -154,3 +155,60 @@ def test_read_rejects_an_empty_window(tmp_path):
         pytest.raises(ConfigError, match="not after since"),
     ):
         log.read(T0, T0)
+
+
+def test_postgres_unreachable_at_start_is_an_outage_not_an_error(postgres_server):  # noqa: F811
+    postgres_server.stop()
+    log = RequestLog(postgres_server.url, retry_s=(0.05, 0.2))
+    try:
+        assert log.status == "degraded" and "127.0.0.1" in log.last_error
+        log.record(records(50))
+        assert not log.flush(timeout=0.3)  # held, not lost
+        with pytest.raises(RequestLogUnavailable, match="cannot read"):
+            log.read(T0)
+        postgres_server.start()
+        assert log.flush(timeout=30)
+        assert log.status == "ok" and log.dropped == 0
+        assert len(log.read(T0)) == 50  # the table was created on reconnection
+    finally:
+        log.close()
+
+
+def test_postgres_going_away_mid_traffic_loses_nothing(postgres_server):  # noqa: F811
+    with RequestLog(postgres_server.url, retry_s=(0.05, 0.2)) as log:
+        log.record(records(100))
+        assert log.flush(timeout=30)
+        postgres_server.stop()  # disconnects the pooled connection
+        log.record(records(100, start=T0 + timedelta(minutes=5)))
+        deadline = time.monotonic() + 30
+        while log.status == "ok" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.status == "degraded"
+        started = time.perf_counter()
+        log.record(records(100, start=T0 + timedelta(minutes=10)))  # never blocks
+        assert time.perf_counter() - started < 1.0
+        postgres_server.start()
+        assert log.flush(timeout=30)
+        assert log.status == "ok" and log.dropped == 0
+        assert len(log.read(T0)) == 300
+
+
+def test_close_during_an_outage_is_bounded_and_counts_what_it_lost(postgres_server):  # noqa: F811
+    log = RequestLog(postgres_server.url, retry_s=(0.05, 0.2))
+    postgres_server.stop()
+    log.record(records(700))  # one batch held by the writer, the rest queued
+    started = time.perf_counter()
+    log.close(timeout=0.5)
+    assert time.perf_counter() - started < 10
+    assert log.dropped == 700
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("nobody@{host}/postgres", 'role "nobody" does not exist'), ("postgres@{host}/nodb", "nodb")],
+)
+def test_refused_credentials_or_database_are_errors_at_start(postgres_url, target, message):  # noqa: F811
+    host = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    url = "postgresql+psycopg://" + target.format(host=host)
+    with pytest.raises(ConfigError, match=f"cannot open database .*{message}"):
+        RequestLog(url)

@@ -1,5 +1,7 @@
-"""scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend, 2 client counts,
-fractions of a second each), its target verdict, and its error accounting."""
+"""scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend and
+configuration, every section, fractions of a second each), its ratios and verdicts, and its
+error accounting. The parts (capacity search, batches, minimal app) are in
+test_bench_serve_parts.py."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from tweetcls.serving.command import serve_argv
 from tweetcls.serving.settings import ServeSettings
 
 LOAD_FIELDS = {
-    "backend", "clients", "requests", "errors", "error_kinds", "duration_s", "req_per_s",
-    "p50_ms", "p95_ms", "p99_ms", "server_cpu", "client_cpu", "meets_target",
+    "backend", "config", "workers", "max_batch_tokens", "threads", "clients", "requests",
+    "errors", "error_kinds", "duration_s", "req_per_s", "p50_ms", "p95_ms", "p99_ms",
+    "server_cpu", "client_cpu", "reference_tweets_per_s", "ratio", "meets_target",
 }  # fmt: skip
 
 
@@ -36,13 +39,21 @@ def test_backends_and_server_command_are_the_service_s(bench: ModuleType, tmp_pa
     assert tuple(backend_flag.choices) == BACKENDS and backend_flag.default == list(BACKENDS)
 
     database_url = f"sqlite:///{tmp_path / 'r.db'}"
-    command = bench.serve_command(tmp_path, "onnx", 8123, 2, database_url, "--max_wait_ms 5")
+    config = bench.ServiceConfig(workers=2, max_batch_tokens=512, threads=1)
+    command = bench.serve_command(
+        tmp_path, "onnx", 8123, database_url, "--max_wait_ms 5", config, max_queue=64
+    )
     assert command[:4] == serve_argv()  # python -m tweetcls serve, from the one function
     settings = parse_command_line(ServeSettings, command[4:], "tweetcls serve")
     assert (settings.model, settings.backend, settings.port) == (tmp_path, "onnx", 8123)
-    assert (settings.threads, settings.max_wait_ms, settings.host) == (2, 5.0, "127.0.0.1")
+    assert (settings.threads, settings.max_wait_ms, settings.host) == (1, 5.0, "127.0.0.1")
+    assert (settings.workers, settings.max_batch_tokens, settings.max_queue) == (2, 512, 64)
     assert settings.database_url == database_url
-    assert "--threads" not in bench.serve_command(tmp_path, "onnx", 1, None, database_url, "")
+    plain = bench.serve_command(tmp_path, "onnx", 1, database_url)
+    assert "--threads" not in plain and "--max_queue" not in plain
+    settings = parse_command_line(ServeSettings, plain[4:], "tweetcls serve")
+    assert (settings.workers, settings.max_batch_tokens) == (1, 0)  # given explicitly
+    assert "--max_batch_tokens" in plain and "--workers" in plain
 
 
 def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) -> None:
@@ -67,18 +78,31 @@ def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) 
 def test_benchmark_runs_on_the_tiny_bundle(
     bench: ModuleType, tiny_bundle: Path, processed_dir: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
+    """Every section once, on the tiny bundle, with fractions of a second per run: the JSON
+    holds every table, and each ratio is computed from the figures next to it."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "bench.json"
     bench.main(
         [
             "--model", str(tiny_bundle),
             "--backends", "onnx-int8",
-            "--clients", "1", "2",
+            "--clients", "2",
             "--duration", "0.5",
-            "--warmup", "0.2",
+            "--warmup", "0.1",
             "--data", str(processed_dir / "val.csv"),
-            "--latency-reps", "5",
+            "--skip-latency",  # model_latency: test_latency_rounds_interleave_the_backends
             "--server-threads", "1",
+            "--reference-batches", "1", "8",
+            "--reference-unsorted", "8",
+            "--reference-duration", "0.3",
+            "--reference-warmup", "0.1",
+            "--baseline",
+            "--open-loop",
+            "--start-rate", "40",
+            "--max-rate", "80",
+            "--step-duration", "0.3",
+            "--step-warmup", "0.1",
+            "--bisect-steps", "1",
             "--json", str(out),
         ]
     )  # fmt: skip
@@ -87,27 +111,76 @@ def test_benchmark_runs_on_the_tiny_bundle(
 
     assert report["settings"]["model_version"] == load_bundle(tiny_bundle).version
     assert report["settings"]["tweets"] > 100  # distinct real tweets of val.csv
-    rows = report["load"]
-    assert [(r["backend"], r["clients"]) for r in rows] == [("onnx-int8", 1), ("onnx-int8", 2)]
-    for row in rows:
-        assert set(row) == LOAD_FIELDS
-        assert row["errors"] == 0 and row["error_kinds"] == {}, row
-        assert row["requests"] > 0 and row["req_per_s"] > 0 and row["duration_s"] > 0
-        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
-        assert row["server_cpu"] > 0 and row["client_cpu"] > 0
-        assert row["meets_target"] is None  # judged at 32 clients only
-        assert f"| onnx-int8 | {row['clients']} | {row['requests']} |" in table
+    assert report["settings"]["configs"] == ["w1 requests t1"]
+    machine = report["machine"]
+    assert machine["cpu_model"] and isinstance(machine["cpu_flags"], list)
+    assert machine["cpus_usable"] == len(os.sched_getaffinity(0))
+    assert machine["versions"]["onnxruntime"] and machine["versions"]["fastapi"]
+    assert f"Host: {machine['cpu_model']}; flags: " in table
 
-    (latency,) = report["model_latency"]
-    assert latency["backend"] == "onnx-int8" and latency["reps"] == 5
-    assert len(latency["round_medians_ms"]) == 5  # --latency-rounds default, one call each
-    assert 0 < latency["median_ms"] <= latency["p90_ms"]
-    assert f"| onnx-int8 | {latency['median_ms']:.2f} |" in table
-    assert report["int8_speedup"] is None  # no pytorch run to compare with
-    assert report["targets"] == {
-        "clients": 32, "req_per_s": 600.0, "p99_ms": 50.0, "int8_speedup": 2.5,
-    }  # fmt: skip
-    assert ">= 600 req/s, p99 <= 50 ms, 0 errors" in table
+    # reference: 1 process x all threads and one 1-thread process per CPU, 3 cells each
+    reference = report["reference"]
+    layouts = [(r["processes"], r["threads"]) for r in reference]
+    assert layouts == [(1, None)] * 3 + [(len(os.sched_getaffinity(0)), 1)] * 3
+    assert [(r["batch"], r["sorted"]) for r in reference] == [(1, True), (8, True), (8, False)] * 2
+    for r in reference:
+        assert r["tweets"] > 0 and r["tweets_per_s"] == sum(r["process_tweets_per_s"])
+        assert r["padding"] == 1.0 if r["batch"] == 1 else r["padding"] >= 1.0
+    best = report["reference_best"]["onnx-int8"]
+    assert best["tweets_per_s"] == max(r["tweets_per_s"] for r in reference)
+    assert f"Reference onnx-int8: {best['tweets_per_s']:.0f} tweets/s" in table
+
+    # closed loop: service / reference
+    (row,) = report["load"]
+    assert set(row) == LOAD_FIELDS
+    assert (row["backend"], row["config"], row["clients"]) == ("onnx-int8", "w1 requests t1", 2)
+    assert (row["workers"], row["max_batch_tokens"], row["threads"]) == (1, 0, 1)
+    assert row["errors"] == 0 and row["error_kinds"] == {}, row
+    assert row["requests"] > 0 and row["req_per_s"] > 0 and row["duration_s"] > 0
+    assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
+    assert row["server_cpu"] > 0 and row["client_cpu"] > 0
+    assert row["reference_tweets_per_s"] == best["tweets_per_s"]
+    assert row["ratio"] == row["req_per_s"] / best["tweets_per_s"]
+    assert row["meets_target"] is None  # judged at 32 clients only
+    assert f"| onnx-int8 | w1 requests t1 | 2 | {row['requests']} |" in table
+    assert f"| {row['ratio']:.2f} |  |" in table
+
+    # --baseline: the minimal app at the same client count
+    (minimal,) = report["minimal"]
+    assert (minimal["backend"], minimal["clients"], minimal["errors"]) == ("minimal", 2, 0)
+    (base,) = report["baseline"]
+    assert base["service_req_per_s"] == row["req_per_s"]
+    assert base["minimal_req_per_s"] == minimal["req_per_s"] > 0
+    assert base["ratio"] == row["req_per_s"] / minimal["req_per_s"]
+    assert base["meets_target"] == (base["ratio"] >= 0.5)
+    assert f"| {base['ratio']:.2f} | {'PASS' if base['meets_target'] else 'FAIL'} |" in table
+
+    # --open-loop: capacity search, 50/80% on the same server, 150% on a bounded queue
+    (open_loop,) = report["open_loop"]
+    steps = open_loop["steps"]
+    assert steps[0]["rate"] == 40 and all(s["label"] == "step" for s in steps)
+    assert {s["outcome"] for s in steps} <= {"pass", "fail", "generator-limited"}
+    capacity = open_loop["capacity_rate"]
+    assert capacity == max((s["rate"] for s in steps if s["outcome"] == "pass"), default=0.0)
+    assert open_loop["limited_by"] in {"service", "generator", "max-rate"}
+    if capacity > 0:
+        runs = open_loop["runs"]
+        assert [r["label"] for r in runs] == ["50%", "80%", "150%"]
+        assert [r["rate"] for r in runs] == [0.5 * capacity, 0.8 * capacity, 1.5 * capacity]
+        assert [r["max_queue"] for r in runs] == [None, None, 64]
+        assert runs[1]["meets_target"] == (runs[1]["errors"] == 0 and runs[1]["p99_ms"] <= 50)
+        over = runs[2]
+        assert open_loop["overload_max_queue"] == 64
+        assert open_loop["overload_other_errors"] == over["errors"] - over["shed"]
+        finished = over["requests"] + over["errors"]
+        assert open_loop["shed_share"] == (over["shed"] / finished if finished else None)
+        assert open_loop["overload_p99_ms"] == over["p99_ms"]
+        assert "(--max_queue 64):" in table
+
+    assert report["model_latency"] == [] and report["int8_speedup"] is None
+    assert report["targets"]["ratio_to_reference"] == 0.95
+    assert report["targets"]["ratio_to_minimal"] == 0.5
+    assert "service / reference >= 0.95 with 0 errors" in table
 
 
 def test_latency_rounds_interleave_the_backends(
@@ -147,28 +220,33 @@ def test_latency_rounds_interleave_the_backends(
     assert bench.int8_speedup(results[:1]) == (None, [])
 
 
-def test_target_verdict_at_32_clients(bench: ModuleType) -> None:
+def test_ratio_and_verdict_at_32_clients(bench: ModuleType) -> None:
+    config = bench.ServiceConfig(workers=2, max_batch_tokens=512)
     fast = {"latencies_ms": [10.0] * 700, "failures": {}, "duration_s": 1.0}
     fast |= {"server_cpu": 1.5, "client_cpu": 0.2}
-    assert bench.summarize("onnx-int8", 32, fast).meets_target is True
-    assert bench.summarize("onnx-int8", 8, fast).meets_target is None
+    row = bench.load_result("onnx-int8", config, 32, fast, 720.0)
+    assert (row.config, row.workers, row.max_batch_tokens) == ("w2 tokens512 t=auto", 2, 512)
+    assert row.req_per_s == 700.0 and row.ratio == 700.0 / 720.0 and row.meets_target is True
+    assert bench.load_result("onnx-int8", config, 8, fast, 720.0).meets_target is None
+    unreferenced = bench.load_result("onnx-int8", config, 32, fast, None)
+    assert unreferenced.ratio is None and unreferenced.meets_target is None
+    assert bench.load_result("onnx-int8", config, 32, fast, 800.0).meets_target is False
     one_error = fast | {"failures": {"503": 1}}
-    assert bench.summarize("onnx-int8", 32, one_error).meets_target is False
-    slow_tail = fast | {"latencies_ms": [10.0] * 690 + [80.0] * 10}
-    assert bench.summarize("onnx-int8", 32, slow_tail).p99_ms > 50
-    assert bench.summarize("onnx-int8", 32, slow_tail).meets_target is False
-    too_few = fast | {"latencies_ms": [10.0] * 500}
-    assert bench.summarize("onnx-int8", 32, too_few).meets_target is False
+    assert bench.load_result("onnx-int8", config, 32, one_error, 700.0).meets_target is False
 
 
 def test_failed_requests_count_as_errors(bench: ModuleType) -> None:
-    """Nothing listens on the port: every request fails, none is timed."""
+    """Nothing listens on the port: every request fails, none is timed, closed or open loop."""
     args = argparse.Namespace(warmup=0.0, duration=0.2, request_timeout=2.0, http="auto")
     args.http, args.client_cpus = bench.http_library("auto"), None
     url = f"http://127.0.0.1:{free_port()}/predict"
-    raw = bench.run_load(url, [b'{"text": "fire"}'], 2, args, os.getpid())
-    row = bench.summarize("onnx", 2, raw)
+    raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), clients=2)
+    row = bench.load_result("onnx", bench.ServiceConfig(), 2, raw, 100.0)
     assert row.requests == 0 and row.errors > 0 and sum(row.error_kinds.values()) == row.errors
+    assert row.ratio == 0.0
+    raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), rate=100.0, seed=3)
+    assert raw["latencies_ms"] == [] and raw["dropped"] == 0 and raw["shed"] == 0
+    assert raw["sent"] == sum(raw["failures"].values()) > 0
 
 
 def test_bad_data_file_is_one_clear_error(

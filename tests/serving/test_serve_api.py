@@ -110,7 +110,7 @@ def test_health_ready_version_before_and_after_loading(settings: ServeSettings) 
     assert refused.status_code == 503
     assert "not loaded" in refused.json()["detail"]
     with TestClient(app) as client:
-        assert client.get("/ready").json() == {"status": "ready"}
+        assert client.get("/ready").json() == {"status": "ready", "request_log": "ok"}
         version = client.get("/version").json()
     bundle = load_bundle(settings.model)
     assert version == {**bundle.versions(), "backend": "onnx-int8"}
@@ -230,7 +230,7 @@ def test_concurrent_requests_share_micro_batches(settings: ServeSettings) -> Non
 def test_batcher_drains_on_close_and_propagates_errors() -> None:
     def slow(texts, keywords):
         time.sleep(0.01)
-        return np.full(len(texts), 0.25, dtype=np.float32)
+        return np.full(len(texts), 0.25, dtype=np.float32), np.full(len(texts), 3)
 
     def broken(texts, keywords):
         raise RuntimeError("model exploded")
@@ -256,10 +256,10 @@ def test_batcher_drains_on_close_and_propagates_errors() -> None:
 def test_inference_failure_is_a_503_with_a_message(
     settings: ServeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self, texts, keywords):
+    def broken(self, texts, keywords, **options):
         raise RuntimeError("session lost")
 
-    monkeypatch.setattr(Backend, "predict_proba", broken)
+    monkeypatch.setattr(Backend, "score", broken)
     with TestClient(create_app(settings)) as client:
         response = client.post("/predict", json={"text": "fire"})
         assert client.get("/health").status_code == 200
@@ -347,13 +347,13 @@ def test_csv_upload_returns_a_predictions_csv(settings: ServeSettings) -> None:
 @pytest.mark.parametrize(
     ("content", "status", "message"),
     [
-        (b"text\ncaf\xe9\n", 422, "file: not UTF-8 (byte 0xe9 at offset 8)"),
+        (b"text\ncaf\xe9\n", 422, "file: line 2: not UTF-8 (byte 0xe9 at offset 8)"),
         (b"tweet,keyword\nfire,\n", 422, "file: no 'text' column (columns: 'tweet', 'keyword')"),
         (b"text\na\nb\nc\nd\n", 413, "file: 4 rows, more than the limit of 3"),
-        (b'text,keyword\nfine,a\n"  ",b\nok,c\n', 422, "file: empty text in row(s) 3"),
+        (b'text,keyword\nfine,a\n"  ",b\nok,c\n', 422, "file: empty text on line(s) 3"),
         (b"text\n", 422, "file: no rows below the header"),
         (b"", 422, "file: empty"),
-        (b'text\n"unclosed\n', 422, "file: not a valid CSV"),
+        (b'text\n"unclosed\n', 422, "file: line 2: a quoted field is never closed"),
     ],
 )
 def test_bad_csv_upload_is_a_4xx_with_a_clear_message(

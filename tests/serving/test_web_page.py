@@ -2,7 +2,9 @@
 
 ``python -m tweetcls serve`` runs in a subprocess on a free port; headless Chromium (Playwright)
 classifies a typed tweet (label text and probability bar) and uploads a CSV whose downloaded
-predictions are checked row by row.
+predictions are checked row by row. With an API key (``TWEETCLS_API_KEYS``), the page asks for
+it, refuses a wrong one with a clear message and classifies once the right one is entered. The
+page's strict Content-Security-Policy must block nothing it needs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -41,9 +44,11 @@ pytestmark = pytest.mark.skipif(
 TWEET = "Forest fire near La Ronge Sask. Canada"
 
 
-@pytest.fixture
-def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """``(base URL, database URL)`` of a running ``python -m tweetcls serve``."""
+@contextmanager
+def running_server(
+    tiny_bundle: Path, tmp_path: Path, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """``(base URL, database URL)`` of a running ``python -m tweetcls serve`` with ``env``."""
     port = free_port()
     database_url = f"sqlite:///{tmp_path / 'requests.db'}"
     log_path = tmp_path / "server.log"
@@ -54,7 +59,7 @@ def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
         drift_interval_s=0,
         threads=1,
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -83,6 +88,35 @@ def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     # SIGTERM: uvicorn drains, runs the lifespan's shutdown, then re-raises the signal
     assert proc.returncode in (0, -signal.SIGTERM), log_path.read_text()
     assert "Application shutdown complete" in log_path.read_text()
+    for key in (env.get("TWEETCLS_API_KEYS") or "").split(","):
+        assert not key or key not in log_path.read_text()  # no key in the server's output
+
+
+@pytest.fixture
+def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``(base URL, database URL)`` of a running ``python -m tweetcls serve``."""
+    with running_server(tiny_bundle, tmp_path) as running:
+        yield running
+
+
+def launch(playwright):
+    """Headless Debian Chromium."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+
+
+def blocked_by_policy(page) -> list[str]:
+    """Console messages of ``page`` that report a Content-Security-Policy violation (filled
+    in as the page runs)."""
+    messages: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            messages.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return messages
 
 
 def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path) -> None:
@@ -102,11 +136,10 @@ def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path
     ).to_csv(upload, index=False)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page(accept_downloads=True)
+            blocked = blocked_by_policy(page)
             page.goto(base + "/")
             assert page.title().startswith("tweetcls")
 
@@ -139,6 +172,11 @@ def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path
             page.click("#csv-submit")
             page.wait_for_selector("#csv-error:not([hidden])")
             csv_error = page.locator("#csv-error").inner_text()
+            assert page.locator("#key-card").is_hidden()  # no keys: never asked for one
+            assert blocked == []
+            # the policy is enforced (and its violations would be seen): an inline style is not
+            with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
+                page.evaluate("document.body.setAttribute('style', 'color: red')")
         finally:
             browser.close()
 
@@ -162,3 +200,68 @@ def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path
     finally:
         log.close()
     assert len(logged) == 1 + 1 + 3  # the direct call, the typed tweet, the three CSV rows
+
+
+KEY = "page-key-0123456789abcdef"
+
+
+def test_the_page_asks_for_the_api_key(tiny_bundle: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    upload = tmp_path / "tweets.csv"
+    upload.write_text(f"text\n{TWEET}\n", encoding="utf-8")
+    with (
+        running_server(tiny_bundle, tmp_path, env={"TWEETCLS_API_KEYS": KEY}) as (base, _),
+        sync_playwright() as playwright,
+    ):
+        assert httpx.post(f"{base}/predict", json={"text": TWEET}).status_code == 401
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            blocked = blocked_by_policy(page)
+            page.goto(base + "/")
+            assert page.locator("#key-card").is_hidden()  # not before a request needs it
+            assert page.locator("#model-version").inner_text().startswith("Model ")  # open
+
+            page.fill("#tweet-text", TWEET)
+            page.click("#classify")
+            page.wait_for_selector("#key-card:not([hidden])")
+            asked = page.locator("#key-message").inner_text()
+            classify_error = page.locator("#error").inner_text()
+            assert page.evaluate("document.activeElement.id") == "api-key"
+
+            page.fill("#api-key", "wrong-key-0123456789abcdef")
+            page.click("#key-submit")  # the refused classification runs again with it
+            page.wait_for_function(
+                "document.getElementById('key-message').textContent.includes('not accepted')"
+            )
+            refused = page.locator("#key-message").inner_text()
+            assert page.locator("#key-card").is_visible()
+            assert page.evaluate("sessionStorage.getItem('tweetcls.apiKey')") is None
+
+            page.fill("#api-key", KEY)
+            page.click("#key-submit")
+            page.wait_for_selector("#result:not([hidden])")
+            label = page.locator("#result-label").inner_text()
+            assert page.locator("#key-card").is_hidden() and page.locator("#error").is_hidden()
+            assert page.evaluate("sessionStorage.getItem('tweetcls.apiKey')") == KEY
+            assert page.locator("#key-status").is_visible()
+
+            page.reload()  # the tab keeps the key: the upload needs no prompt
+            page.set_input_files("#csv-file", str(upload))
+            with page.expect_download() as download_info:
+                page.click("#csv-submit")
+            assert download_info.value.suggested_filename == "tweets-predictions.csv"
+            assert page.locator("#key-card").is_hidden()
+
+            page.click("#forget-key")
+            assert page.evaluate("sessionStorage.getItem('tweetcls.apiKey')") is None
+            assert page.locator("#key-status").is_hidden()
+        finally:
+            browser.close()
+
+    assert asked == "This service needs an API key: enter it to continue."
+    assert classify_error == "Could not classify: an API key is needed"
+    assert refused == "The API key was not accepted: enter a valid key."
+    assert label in ("Disaster", "Not a disaster")
+    assert blocked == []

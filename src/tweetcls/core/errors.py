@@ -9,6 +9,10 @@ class DataValidationError(TweetclsError):
     """A raw or processed data file is missing or malformed."""
 
 
+class CsvFormatError(DataValidationError):
+    """A CSV file that cannot be read or used; the message is one line."""
+
+
 class PretrainedModelError(TweetclsError):
     """The configured pretrained model cannot be found or downloaded."""
 

@@ -128,8 +128,8 @@ def fit_first_segments(backend: Any, first: list[str], max_length: int) -> list[
     from tokenizers import Tokenizer
 
     limit = max(1, max_length - backend.num_special_tokens_to_add(True) - 1)
-    long = [i for i, segment in enumerate(first) if len(segment) > limit]
-    if not long:  # a token covers at least one character
+    long = [i for i, segment in enumerate(first) if len(segment.encode("utf-8")) > limit]
+    if not long:  # a token covers at least one byte (an emoji can be four tokens)
         return first
     plain = Tokenizer.from_str(backend.to_str())  # rare: only for long segments
     plain.no_truncation()
@@ -137,8 +137,15 @@ def fit_first_segments(backend: Any, first: list[str], max_length: int) -> list[
     first = list(first)
     encodings = plain.encode_batch([first[i] for i in long], add_special_tokens=False)
     for i, encoding in zip(long, encodings, strict=True):
-        if len(encoding.ids) > limit:
-            first[i] = first[i][: encoding.offsets[limit - 1][1]]
+        segment, count, keep = first[i], len(encoding.ids), limit
+        while count > limit and keep > 0:
+            # a cut inside a character of several tokens (an emoji, a combining mark) can
+            # tokenize to more than ``keep`` tokens: cut one token earlier until it fits
+            first[i] = segment[: encoding.offsets[keep - 1][1]]
+            count = len(plain.encode(first[i], add_special_tokens=False).ids)
+            keep -= 1
+        if count > limit:
+            first[i] = ""
     return first
 
 

@@ -1,8 +1,10 @@
 """Raw Kaggle CSVs -> validated, cleaned, de-duplicated, stratified train/val split.
 
-Reads ``<raw_dir>/{train,test}.csv``; writes ``<out_dir>/{train,val,test}.csv`` and a data
-report (JSON). Every check failure raises :class:`DataValidationError` naming the file, row and
-column, and nothing is written unless every check passes.
+Reads ``<raw_dir>/{train,test}.csv`` (through :mod:`tweetcls.core.csvfiles`: UTF-8, or
+UTF-16 with a byte-order mark, any common delimiter and line ending); writes
+``<out_dir>/{train,val,test}.csv`` and a data report (JSON). Every check failure raises
+:class:`DataValidationError` naming the file, row and column (or, for labels a stratified split
+cannot divide, the cause), and nothing is written unless every check passes.
 
 Conflicting labels: a cleaned text that appears with both targets takes the majority target of
 its rows; a tie is ambiguous and the text is dropped. Exact duplicates (same cleaned text) are
@@ -11,9 +13,9 @@ then collapsed to their first row, so no text can land in both train and val.
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tweetcls.core.atomic import atomic_path, write_text
+from tweetcls.core.csvfiles import read_csv_file
 from tweetcls.core.errors import ConfigError, DataValidationError
 from tweetcls.core.inputs import clean_keyword, clean_text
 
@@ -31,35 +34,22 @@ PROCESSED_FILES = ("train.csv", "val.csv", "test.csv")
 
 
 def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read and validate one raw CSV; rows are numbered from 1 after the header."""
+    """Read and validate one raw CSV, in any form :mod:`tweetcls.core.csvfiles` reads.
+
+    Args:
+        path: The CSV file.
+        columns: Its columns, exactly (``target``, if among them, must be 0 or 1).
+
+    Raises:
+        DataValidationError: the file is missing, unreadable or malformed, or a row is invalid;
+            rows are numbered from 1 after the header, lines as in the file.
+    """
     if not path.is_file():
         raise DataValidationError(f"{path}: file not found (run `dvc pull` to fetch the raw data)")
-    raw = path.read_bytes()
-    try:
-        content = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataValidationError(
-            f"{path}: line {line}: undecodable bytes (not UTF-8) at byte offset {err.start}"
-        ) from None
-    reader = csv.reader(io.StringIO(content, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise DataValidationError(f"{path}: empty file, expected header {','.join(columns)}")
-    header = [name.strip() for name in header]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise DataValidationError(f"{path}: header: missing column '{missing[0]}'")
-    extra = [c for c in header if c not in columns]
-    if extra:
-        raise DataValidationError(f"{path}: header: unexpected column '{extra[0]}'")
-    index = {name: i for i, name in enumerate(header)}
+    table = read_csv_file(path, columns, strict=True)
     records, seen_ids = [], {}
-    for row_number, fields in enumerate(reader, start=1):
-        where = f"{path}: row {row_number} (line {reader.line_num})"
-        if len(fields) != len(header):
-            raise DataValidationError(f"{where}: expected {len(header)} fields, got {len(fields)}")
-        record = {name: fields[i] for name, i in index.items()}
+    for row_number, (line, record) in enumerate(table.records(columns), start=1):
+        where = f"{path}: row {row_number} (line {line})"
         try:
             record["id"] = int(record["id"])
         except ValueError:
@@ -81,8 +71,6 @@ def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
                 )
             record["target"] = int(record["target"])
         records.append(record)
-    if not records:
-        raise DataValidationError(f"{path}: no data rows")
     return pd.DataFrame.from_records(records, columns=list(columns))
 
 
@@ -142,6 +130,38 @@ def check_val_fraction(val_fraction: float) -> None:
         raise ConfigError(f"data.val_fraction: must lie in [0.1, 0.5], got {val_fraction}")
 
 
+def check_split(targets: pd.Series, val_fraction: float, path: Path) -> None:
+    """Refuse labels that a stratified train/val split cannot divide.
+
+    Args:
+        targets: The labels of the de-duplicated training rows.
+        val_fraction: Share of them held out for validation.
+        path: The training CSV, for the message.
+
+    Raises:
+        DataValidationError: one class only, a class of one row, or too few rows for both
+            splits to hold each class.
+    """
+    counts = targets.value_counts()
+    if len(counts) < 2:
+        found = f"every row has target {counts.index[0]}" if len(counts) else "no rows are left"
+        raise DataValidationError(
+            f"{path}: {found} after de-duplication: training needs both classes, 0 and 1"
+        )
+    if counts.min() < 2:
+        raise DataValidationError(
+            f"{path}: only 1 row with target {counts.idxmin()} after de-duplication: a "
+            "stratified train/val split needs at least 2 of each class"
+        )
+    rows = len(targets)
+    if not 2 <= math.ceil(val_fraction * rows) <= rows - 2:
+        need = next(n for n in itertools.count(4) if 2 <= math.ceil(val_fraction * n) <= n - 2)
+        raise DataValidationError(
+            f"{path}: {rows} rows after de-duplication are too few for data.val_fraction "
+            f"{val_fraction}: train and val each need a row of both classes, so at least {need}"
+        )
+
+
 def preprocess(
     raw_dir: str | Path,
     out_dir: str | Path,
@@ -157,6 +177,7 @@ def preprocess(
     test_raw = read_raw_csv(raw_dir / "test.csv", TEST_COLUMNS)
     train_all, dedup = resolve_duplicates(clean_frame(train_raw))
     test = clean_frame(test_raw)
+    check_split(train_all["target"], val_fraction, raw_dir / "train.csv")
     train, val = train_test_split(
         train_all,
         test_size=val_fraction,

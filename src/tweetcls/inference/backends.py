@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,35 @@ from transformers import AutoTokenizer
 from tweetcls.core.bundle import BACKENDS, Bundle, file_sha256
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.inputs import Encoder, clean_keyword, clean_text
+
+
+class Scores(NamedTuple):
+    """What one model call gives per tweet, in input order.
+
+    Args:
+        probabilities: Probability of "disaster" (float32).
+        token_counts: Tokens the model saw (special tokens and keyword segment included).
+    """
+
+    probabilities: np.ndarray
+    token_counts: np.ndarray
+
+
+def token_chunks(lengths: np.ndarray, max_tokens: int) -> list[slice]:
+    """Consecutive runs of ascending ``lengths`` whose padded size fits ``max_tokens``.
+
+    A run of ``n`` rows pads to its last (longest) row, so it costs ``n * lengths[end - 1]``
+    tokens; every run has at least one row, however long.
+    """
+    chunks: list[slice] = []
+    start = 0
+    for end in range(1, len(lengths) + 1):
+        if end - start > 1 and (end - start) * int(lengths[end - 1]) > max_tokens:
+            chunks.append(slice(start, end - 1))
+            start = end - 1
+    if start < len(lengths):
+        chunks.append(slice(start, len(lengths)))
+    return chunks
 
 
 class Backend(ABC):
@@ -71,7 +100,39 @@ class Backend(ABC):
         """
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        logits = self._logits(self.encode(texts, keywords)).astype(np.float32)
+        return self._probabilities(self.encode(texts, keywords))
+
+    def score(
+        self, texts: Sequence[str], keywords: Sequence[str | None], max_batch_tokens: int = 0
+    ) -> Scores:
+        """Probabilities and token counts of raw tweets, tokenized once.
+
+        Args:
+            texts: Raw tweet texts.
+            keywords: Raw keyword per tweet, ``None`` when absent.
+            max_batch_tokens: ``> 0``: sort the tweets by token count and run the model on
+                consecutive chunks of at most this many padded tokens (:func:`token_chunks`),
+                so that a short tweet is not padded to the batch's longest; ``0``: one run.
+        """
+        if not texts:
+            return Scores(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+        encoded = self.encode(texts, keywords)
+        counts = encoded["attention_mask"].sum(axis=1)
+        if max_batch_tokens <= 0 or len(texts) == 1:
+            return Scores(self._probabilities(encoded), counts)
+        order = np.argsort(counts, kind="stable")
+        right = self.tokenizer.padding_side == "right"
+        probabilities = np.empty(len(texts), dtype=np.float32)
+        for chunk in token_chunks(counts[order], max_batch_tokens):
+            rows = order[chunk]
+            width = int(counts[rows[-1]])
+            columns = slice(None, width) if right else slice(-width, None)
+            part = {name: array[rows, columns] for name, array in encoded.items()}
+            probabilities[rows] = self._probabilities(part)
+        return Scores(probabilities, counts)
+
+    def _probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
+        logits = self._logits(encoded).astype(np.float32)
         # softmax(logits)[:, 1] of the two classes, computed stably
         return expit(logits[:, 1] - logits[:, 0])
 

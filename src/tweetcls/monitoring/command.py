@@ -19,7 +19,8 @@ from tweetcls.core.atomic import write_text
 from tweetcls.core.bundle import DRIFT_REFERENCE_FILE, read_json
 from tweetcls.core.errors import ConfigError
 from tweetcls.monitoring.drift import DEFAULT_ALPHA, DEFAULT_DRIFT_SHARE, compare
-from tweetcls.monitoring.requestlog import RequestLog, parse_database_url
+from tweetcls.monitoring.logtable import parse_database_url
+from tweetcls.monitoring.requestlog import RequestLog
 from tweetcls.monitoring.settings import RequestLogSettings, parse_command_line
 from tweetcls.monitoring.window import parse_time
 

@@ -4,190 +4,163 @@
 event loop; a background thread takes them off in batches and bulk-inserts each batch in one
 transaction. When the queue is full the records are dropped and counted in
 :attr:`RequestLog.dropped` (the service exports it as ``tweetcls_request_log_dropped_total``).
+An unreachable database is an outage, not an error: the writer holds its batch and retries with
+backoff while :attr:`RequestLog.status` says ``degraded``.
 
-The database is an SQLite file by default (created with its parent directories, WAL journal so
-that a reader, e.g. ``tweetcls drift``, never blocks the writer) or PostgreSQL by URL
-(``postgresql+psycopg://user:password@host:port/dbname``).
+The database, its table and the URL checks are :mod:`tweetcls.monitoring.logtable`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
-from tweetcls.core.errors import ConfigError
+from tweetcls.core.errors import ConfigError, TweetclsError
+from tweetcls.monitoring.logtable import (
+    COLUMNS,
+    PredictionRecord,
+    create_log_engine,
+    metadata,
+    prediction_log,
+    utc,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Table holding one row per prediction.
-TABLE_NAME = "prediction_log"
 #: Most rows per bulk insert.
 BATCH_SIZE = 500
-#: Columns of :meth:`RequestLog.read`'s frame, in order.
-COLUMNS = (
-    "time",
-    "text_length",
-    "token_count",
-    "keyword",
-    "probability",
-    "label",
-    "latency_ms",
-    "model_version",
-    "backend",
-    "text",
-)
 
-metadata = sa.MetaData()
-prediction_log = sa.Table(
-    TABLE_NAME,
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("time", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("text_length", sa.Integer, nullable=False),
-    sa.Column("token_count", sa.Integer, nullable=True),
-    sa.Column("keyword", sa.Text, nullable=True),
-    sa.Column("probability", sa.Float, nullable=False),
-    sa.Column("label", sa.SmallInteger, nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.Column("model_version", sa.String(64), nullable=False),
-    sa.Column("backend", sa.String(32), nullable=False),
-    sa.Column("text", sa.Text, nullable=True),
+
+#: What PostgreSQL answers a connection it refuses for its configuration (bad credentials,
+#: unknown role or database, no pg_hba.conf entry): a mistake to report at start, not an
+#: outage. psycopg gives these no SQLSTATE, so the server's message is matched.
+_REFUSALS = (
+    "password authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
 )
 
 
-@dataclass(frozen=True)
-class PredictionRecord:
-    """One prediction as the request log stores it.
+def _reason(err: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's wrapping."""
+    return str(getattr(err, "orig", None) or err).strip().splitlines()[0]
 
-    Args:
-        time: when the prediction was made (timezone-aware; stored in UTC).
-        text_length: characters of the submitted text.
-        token_count: tokens of the model input.
-        keyword: the keyword sent with the text, if any.
-        probability: probability of "disaster".
-        label: 1 for disaster, else 0.
-        latency_ms: time from the request's arrival to its answer, in milliseconds.
-        model_version: the bundle's version.
-        backend: the backend that ran the model (``onnx-int8``, ``onnx``, ``pytorch``).
-        text: the submitted text; stored only when the log was opened with ``log_text``.
+
+def is_outage(err: SQLAlchemyError) -> bool:
+    """Whether ``err`` means the database cannot be reached now (retry later), as opposed to
+    a bad statement or row (retrying would fail again).
+
+    SQLite reports both kinds as ``OperationalError``: only a locked or busy file counts.
     """
-
-    time: datetime
-    text_length: int
-    token_count: int
-    keyword: str | None
-    probability: float
-    label: int
-    latency_ms: float
-    model_version: str
-    backend: str
-    text: str | None = None
+    if getattr(err, "connection_invalidated", False):
+        return True
+    if isinstance(getattr(err, "orig", None), sqlite3.Error):
+        return any(word in _reason(err) for word in ("locked", "busy"))
+    return isinstance(err, OperationalError | InterfaceError)
 
 
-def _utc(moment: datetime) -> datetime:
-    """Aware UTC datetime; a naive one is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def parse_database_url(url: str) -> URL:
-    """Parse and check a request-log database URL (``sqlite:///path`` or ``postgresql://``).
-
-    ``postgresql://`` without a driver means psycopg 3, the driver installed with the service.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(
-            f"request log: database URL {url!r} is not a URL (expected sqlite:///path/to/file.db "
-            "or postgresql+psycopg://user:password@host:port/dbname)"
-        ) from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    shown = parsed.render_as_string(hide_password=True)
-    if backend == "postgresql":
-        if driver not in ("psycopg", "postgresql"):  # "postgresql" = no driver given
-            raise ConfigError(f"request log: {shown}: use the psycopg driver (postgresql+psycopg)")
-        return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise ConfigError(f"request log: {shown}: give an SQLite file (sqlite:///path/to.db)")
-        return parsed
-    raise ConfigError(f"request log: {shown}: unsupported database (use sqlite or postgresql)")
-
-
-def create_log_engine(url: str) -> Engine:
-    """Engine for ``url``: SQLite files get parent directories and the WAL journal."""
-    parsed = parse_database_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
-    Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine
+class RequestLogUnavailable(TweetclsError):
+    """The request-log database cannot be reached right now."""
 
 
 class RequestLog:
-    """Asynchronous, bounded writer and reader of the prediction log.
+    """Asynchronous, bounded writer and reader of the prediction log that rides out outages.
+
+    :meth:`record` never blocks: it queues records for a writer thread. When the database
+    goes away the writer keeps the batch it holds, retries with exponential backoff
+    (``retry_s``) and reports :attr:`status` ``"degraded"``; new records wait in the queue
+    meanwhile, and those that find it full are dropped and counted (:attr:`dropped`). A
+    PostgreSQL server that is unreachable at start is an outage too (the table is created on
+    reconnection); a URL that cannot work (scheme, driver, credentials, unknown database) and
+    an SQLite file that cannot be opened are a :class:`ConfigError` at once.
 
     Args:
         url: SQLAlchemy database URL (``sqlite:///runs/serving/requests.db``,
             ``postgresql+psycopg://user:password@host:5432/db``).
         log_text: store the submitted texts too (else the ``text`` column stays empty).
         queue_size: records that may wait for the writer; more are dropped and counted.
+        retry_s: first and longest wait between reconnection attempts, in seconds.
 
     Raises:
-        ConfigError: the URL is malformed or unsupported, or the database is unreachable.
+        ConfigError: the URL is malformed, unsupported or refused, or the SQLite file cannot
+            be opened.
     """
 
-    def __init__(self, url: str, log_text: bool = False, queue_size: int = 10000) -> None:
+    def __init__(
+        self,
+        url: str,
+        log_text: bool = False,
+        queue_size: int = 10000,
+        retry_s: tuple[float, float] = (0.25, 10.0),
+    ) -> None:
         if queue_size < 1:
             raise ConfigError(f"request log: queue_size must be >= 1, got {queue_size}")
+        if not 0 < retry_s[0] <= retry_s[1]:
+            raise ConfigError(f"request log: retry_s must be 0 < first <= longest, got {retry_s}")
         self.log_text = log_text
+        self.retry_s = retry_s
         self.engine = create_log_engine(url)
         self.url = self.engine.url.render_as_string(hide_password=True)
-        try:
-            metadata.create_all(self.engine)
-        except (SQLAlchemyError, NoSuchModuleError, OSError) as err:
-            self.engine.dispose()
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-            raise ConfigError(f"request log: cannot open database {self.url}: {reason}") from None
-        self._queue: queue.Queue[PredictionRecord | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=queue_size)
         self._lock = threading.Lock()
         self._dropped = 0
         self._closed = False
+        self._stop = threading.Event()
+        self._deadline = float("inf")  # monotonic time by which close gives up on an outage
+        self._schema_ready = False
+        self.last_error: str | None = None
+        try:
+            self._create_schema()
+        except (SQLAlchemyError, NoSuchModuleError, OSError) as err:
+            sqlite = self.engine.url.get_backend_name() == "sqlite"
+            refused = any(words in _reason(err) for words in _REFUSALS)
+            if sqlite or refused or not isinstance(err, SQLAlchemyError) or not is_outage(err):
+                self.engine.dispose()
+                raise ConfigError(
+                    f"request log: cannot open database {self.url}: {_reason(err)}"
+                ) from None
+            self.last_error = _reason(err)
+            logger.warning(
+                "request log: %s unreachable (%s); records wait in memory until it is back",
+                self.url,
+                self.last_error,
+            )
         self._writer = threading.Thread(target=self._write_loop, name="request-log", daemon=True)
         self._writer.start()
 
     @property
     def dropped(self) -> int:
-        """Records lost so far: queue full, log closed, or a failed insert."""
+        """Records lost so far: queue full, log closed, a rejected insert, or an outage that
+        outlasted :meth:`close`'s timeout."""
         return self._dropped
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, or ``"degraded"`` while the database cannot be reached."""
+        return "degraded" if self.last_error is not None else "ok"
 
     def _drop(self, count: int) -> None:
         with self._lock:
             self._dropped += count
 
     def record(self, records: Iterable[PredictionRecord]) -> None:
-        """Queue ``records`` for writing; never blocks (full queue: drop and count)."""
+        """Queue ``records`` for writing; never blocks (full queue or closed: drop and count)."""
         for item in records:
             if self._closed:
                 self._drop(1)
@@ -198,49 +171,105 @@ class RequestLog:
                 self._drop(1)
 
     def _row(self, item: PredictionRecord) -> dict[str, Any]:
-        row = asdict(item)
-        row["time"] = _utc(item.time)
+        row = dict(vars(item))  # not asdict(): it deep-copies every field (the hot path)
+        row["time"] = utc(item.time)
         row["label"] = int(item.label)
         row["probability"] = float(item.probability)
         if not self.log_text:
             row["text"] = None
         return row
 
-    def _write_loop(self) -> None:
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            batch = [first]
-            while len(batch) < BATCH_SIZE:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is None for item in batch)
-            rows = [self._row(item) for item in batch if item is not None]
+    def _create_schema(self) -> None:
+        metadata.create_all(self.engine)
+        self._schema_ready = True
+
+    def _insert(self, rows: list[dict[str, Any]]) -> bool:
+        """Write ``rows`` in one transaction; ``False``: the database is unreachable (retry).
+
+        A rejected insert (not an outage) drops the rows and counts them.
+        """
+        try:
+            if not self._schema_ready:
+                self._create_schema()
+            if rows:
+                with self.engine.begin() as connection:
+                    connection.execute(sa.insert(prediction_log), rows)
+        except SQLAlchemyError as err:
+            if is_outage(err):
+                if self.last_error is None:
+                    logger.warning("request log: %s unreachable: %s", self.url, _reason(err))
+                self.last_error = _reason(err)
+                return False
+            logger.exception("request log: dropped %d records: insert failed", len(rows))
+            self._drop(len(rows))
+        if self.last_error is not None:
+            logger.warning("request log: %s reachable again", self.url)
+            self.last_error = None
+        return True
+
+    def _take(self) -> list[PredictionRecord]:
+        """Up to :data:`BATCH_SIZE` queued records, waiting a little for the first."""
+        try:
+            batch = [self._queue.get(timeout=self.retry_s[0])]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_SIZE:
             try:
-                if rows:
-                    with self.engine.begin() as connection:
-                        connection.execute(sa.insert(prediction_log), rows)
-            except SQLAlchemyError:
-                logger.exception("request log: dropped %d records: insert failed", len(rows))
-                self._drop(len(rows))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
 
-    def flush(self) -> None:
-        """Wait until every queued record is written (or counted as dropped)."""
-        if self._writer.is_alive():
-            self._queue.join()
+    def _write_loop(self) -> None:
+        delay = self.retry_s[0]
+        while True:
+            batch = self._take()
+            if not batch:
+                if self._stop.is_set():
+                    return
+                if self.last_error is not None and self._insert([]):  # idle: probe
+                    delay = self.retry_s[0]
+                continue
+            rows = [self._row(item) for item in batch]
+            while True:
+                if self.last_error is not None and time.monotonic() >= self._deadline:
+                    self._drop(len(rows))  # closing, and the outage outlasted close's timeout
+                    break
+                if self._insert(rows):
+                    delay = self.retry_s[0]
+                    break
+                wait = min(delay, max(0.0, self._deadline - time.monotonic()))
+                if self._stop.is_set():
+                    time.sleep(wait)
+                else:
+                    self._stop.wait(wait)  # close() wakes it for a last attempt
+                delay = min(2 * delay, self.retry_s[1])
+            for _ in batch:
+                self._queue.task_done()
 
-    def close(self) -> None:
-        """Write what is queued, stop the writer and release the database; idempotent."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued record is written or dropped; ``False`` on timeout (e.g.
+        during an outage)."""
+        done = self._queue.all_tasks_done
+        with done:
+            return done.wait_for(lambda: self._queue.unfinished_tasks == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, stop the writer and release the database; idempotent.
+
+        During an outage the writer keeps retrying for up to ``timeout`` seconds, then drops
+        and counts what it could not write.
+        """
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)  # blocks only until the writer makes room
+        self._deadline = time.monotonic() + timeout
+        self._stop.set()
         self._writer.join()
+        for _ in range(self._queue.qsize()):  # left behind by an outage
+            self._queue.get_nowait()
+            self._drop(1)
+            self._queue.task_done()
         self.engine.dispose()
 
     def __enter__(self) -> RequestLog:
@@ -255,8 +284,8 @@ class RequestLog:
         Returns a frame with :data:`COLUMNS`; ``time`` is timezone-aware UTC. Naive datetimes
         are taken as UTC.
         """
-        start = _utc(since)
-        end = _utc(until) if until is not None else datetime.now(timezone.utc)
+        start = utc(since)
+        end = utc(until) if until is not None else datetime.now(timezone.utc)
         if end <= start:
             raise ConfigError(f"request log: until ({end.isoformat()}) is not after since")
         columns = [prediction_log.c[name] for name in COLUMNS]
@@ -269,8 +298,11 @@ class RequestLog:
             with self.engine.connect() as connection:
                 rows = connection.execute(query).all()
         except SQLAlchemyError as err:
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-            raise ConfigError(f"request log: cannot read {self.url}: {reason}") from None
+            if is_outage(err):
+                raise RequestLogUnavailable(
+                    f"request log: cannot read {self.url}: {_reason(err)}"
+                ) from None
+            raise ConfigError(f"request log: cannot read {self.url}: {_reason(err)}") from None
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
         return frame

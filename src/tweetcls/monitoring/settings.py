@@ -65,7 +65,7 @@ class RequestLogSettings(CommandSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        from tweetcls.monitoring.requestlog import parse_database_url
+        from tweetcls.monitoring.logtable import parse_database_url
 
         parse_database_url(value)  # ConfigError (a ValueError) names the problem
         return value

@@ -19,13 +19,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from tweetcls.monitoring.requestlog import RequestLog, RequestLogUnavailable
+from tweetcls.serving.auth import protection, warn_if_open
 from tweetcls.serving.batcher import MicroBatcher
 from tweetcls.serving.errors import add_exception_handlers
+from tweetcls.serving.headers import add_browser_middleware
 from tweetcls.serving.limits import (
     OTHER_BODY_LIMIT,
     ContentLengthLimit,
@@ -41,6 +45,10 @@ from tweetcls.serving.state import Service
 
 logger = logging.getLogger(__name__)
 
+#: Longest shutdown waits for an unreachable request-log database before it drops (and
+#: counts) the records it could not write.
+LOG_CLOSE_TIMEOUT_S = 10.0
+
 
 async def _drift_loop(service: Service) -> None:
     interval = service.settings.drift_interval_s
@@ -51,6 +59,8 @@ async def _drift_loop(service: Service) -> None:
             since = datetime.now(timezone.utc) - window
             report = await run_in_threadpool(service.check_drift, since)
             logger.info("drift check: %s", report.summary())
+        except RequestLogUnavailable as err:
+            logger.warning("periodic drift check skipped: %s", err)
         except Exception:
             logger.exception("periodic drift check failed")
 
@@ -59,7 +69,6 @@ async def _drift_loop(service: Service) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model and open the log; on shutdown drain the queue and flush the log."""
     from tweetcls.core.bundle import DRIFT_REFERENCE_FILE
-    from tweetcls.monitoring.requestlog import RequestLog
 
     service: Service = app.state.service
     settings = service.settings
@@ -70,8 +79,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         path = model.bundle.path / DRIFT_REFERENCE_FILE
         logger.warning("%s: not found; /drift and the drift check are off", path)
     service.log = await run_in_threadpool(RequestLog, settings.database_url, settings.log_text)
+    log = service.log
+    service.metrics.watch_log(lambda: log.status == "ok")
     service.batcher = MicroBatcher(
-        model.backend.predict_proba,
+        partial(model.backend.score, max_batch_tokens=settings.max_batch_tokens),
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
@@ -97,11 +108,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with suppress(asyncio.CancelledError):
                 await task
         await service.batcher.close()
-        await run_in_threadpool(service.log.close)
+        await run_in_threadpool(service.log.close, LOG_CLOSE_TIMEOUT_S)
 
 
 def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> FastAPI:
     """The service for ``settings``.
+
+    Access control (off by default): with API keys, ``/predict``, ``/predict/csv``, ``/drift``
+    and ``/metrics`` need ``Authorization: Bearer <key>`` and may be rate limited
+    (:mod:`tweetcls.serving.auth`); every answer carries security headers, and CORS is on for
+    ``settings.cors_origins`` (:mod:`tweetcls.serving.headers`).
 
     Args:
         settings: Model directory, backend, batching and input limits, database URL.
@@ -118,15 +134,37 @@ def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.service = service
+    routers = [  # (router, protected by the API keys and rate limit)
+        (predict.build_router(settings), True),
+        (health.router, False),  # probes and rollout checks: never a key
+        (metrics_route.router, True),
+        (drift.router, True),
+        (web.router, False),  # the page asks for the key itself
+    ]
+    guard = protection(settings)
     app.add_middleware(
         ContentLengthLimit,
         limits={"/predict": predict_body_limit(settings), "/predict/csv": csv_body_limit(settings)},
         default=OTHER_BODY_LIMIT,
     )
+    guard.add_middleware(app, [router for router, protected in routers if protected])
+    add_browser_middleware(app, settings)  # CORS, security headers: also on 401s and 413s
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: every answer
     add_exception_handlers(app)
-    app.include_router(predict.build_router(settings))
-    for router in (health.router, metrics_route.router, drift.router, web.router):
-        app.include_router(router)
+    for router, protected in routers:
+        if protected:
+            app.include_router(router, dependencies=guard.dependencies, responses=guard.responses)
+        else:
+            app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    warn_if_open(settings)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``tweetcls serve --workers N`` worker: settings from ``TWEETCLS_*``.
+
+    uvicorn imports this factory in each worker process; the parent set the variables
+    (:func:`tweetcls.serving.command.settings_environment`) after checking the settings.
+    """
+    return create_app(ServeSettings())

@@ -27,11 +27,13 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: ``predict(texts, keywords) -> probabilities``, one per tweet.
-PredictFn = Callable[[Sequence[str], Sequence[str | None]], np.ndarray]
-#: ``after_batch(jobs, probabilities, inference_seconds, answered_at)``: called in the worker
-#: after each model call; ``answered_at`` is the ``time.perf_counter()`` of the answers.
-AfterBatchFn = Callable[[Sequence["Job"], Sequence[float], float, float], None]
+#: ``predict(texts, keywords) -> (probabilities, token_counts)``, one each per tweet
+#: (:class:`tweetcls.inference.backends.Scores`, e.g. a partial of ``Backend.score``).
+PredictFn = Callable[[Sequence[str], Sequence[str | None]], tuple[np.ndarray, np.ndarray]]
+#: ``after_batch(jobs, probabilities, token_counts, inference_seconds, answered_at)``: called
+#: in the worker after each model call; ``answered_at`` is the ``time.perf_counter()`` of the
+#: answers.
+AfterBatchFn = Callable[[Sequence["Job"], Sequence[float], Sequence[int], float, float], None]
 
 
 class BatcherClosed(RuntimeError):
@@ -63,7 +65,8 @@ class MicroBatcher:
     """Groups jobs into micro-batches and runs ``predict`` on them in one worker thread.
 
     Args:
-        predict: The model call; gets the texts and keywords of one micro-batch.
+        predict: The model call; gets the texts and keywords of one micro-batch and returns
+            their probabilities and token counts.
         max_batch_size: Most jobs per model call.
         max_wait_ms: Longest the first job of a batch waits for others while the worker idles.
         max_queue: Most jobs waiting; :meth:`submit` raises :class:`BatcherOverloaded` beyond.
@@ -162,36 +165,34 @@ class MicroBatcher:
                 await self._run(batch)
 
     async def _run(self, batch: list[Job]) -> None:
+        """Hand ``batch`` to the worker; return once its futures are resolved."""
+        delivered = self._loop.create_future()
+        self._executor.submit(self._work, batch, delivered)
+        await delivered
+
+    def _work(self, batch: list[Job], delivered: asyncio.Future[None]) -> None:
+        """In the worker: the model call, the answers (one hop back to the event loop), then
+        the bookkeeping, which so adds no latency."""
         texts = [job.text for job in batch]
         keywords = [job.keyword for job in batch]
         start = time.perf_counter()
         try:
-            probabilities = await self._loop.run_in_executor(
-                self._executor, self._predict, texts, keywords
-            )
+            probabilities, token_counts = self._predict(texts, keywords)
             values = np.asarray(probabilities, dtype=np.float64).reshape(-1).tolist()
-            if len(values) != len(batch):
+            tokens = np.asarray(token_counts, dtype=np.int64).reshape(-1).tolist()
+            if not len(values) == len(tokens) == len(batch):
                 raise RuntimeError(f"model returned {len(values)} values for {len(batch)} tweets")
         except Exception as err:
             logger.exception("model call failed on a batch of %d", len(batch))
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(err)
+            self._loop.call_soon_threadsafe(_fail, batch, err, delivered)
             return
         answered = time.perf_counter()
-        for job, probability in zip(batch, values, strict=True):
-            if not job.future.done():
-                job.future.set_result(probability)
+        self._loop.call_soon_threadsafe(_answer, batch, values, delivered)
         if self._after_batch is not None:
-            self._executor.submit(self._safe_after_batch, batch, values, answered - start, answered)
-
-    def _safe_after_batch(
-        self, batch: list[Job], values: list[float], seconds: float, answered: float
-    ) -> None:
-        try:
-            self._after_batch(batch, values, seconds, answered)
-        except Exception:
-            logger.exception("after-batch bookkeeping failed")
+            try:
+                self._after_batch(batch, values, tokens, answered - start, answered)
+            except Exception:
+                logger.exception("after-batch bookkeeping failed")
 
     def wait_for_bookkeeping(self) -> None:
         """Block until the worker has finished what it was handed (``after_batch`` included).
@@ -208,3 +209,19 @@ class MicroBatcher:
             self._full.set()
             await self._task
         self._executor.shutdown(wait=True)
+
+
+def _answer(batch: list[Job], values: list[float], delivered: asyncio.Future[None]) -> None:
+    """On the event loop: resolve the jobs still waiting (a cancelled request's is done)."""
+    for job, probability in zip(batch, values, strict=True):
+        if not job.future.done():
+            job.future.set_result(probability)
+    delivered.set_result(None)
+
+
+def _fail(batch: list[Job], err: Exception, delivered: asyncio.Future[None]) -> None:
+    """On the event loop: fail the jobs still waiting with the model's exception."""
+    for job in batch:
+        if not job.future.done():
+            job.future.set_exception(err)
+    delivered.set_result(None)

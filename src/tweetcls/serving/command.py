@@ -11,6 +11,7 @@ uvicorn with uvloop and httptools, access log off unless ``--access_log``.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from typing import Any
 
@@ -45,18 +46,65 @@ def serve_argv(**flags: Any) -> list[str]:
     return argv
 
 
+def worker_settings(settings: ServeSettings, cpus: int) -> ServeSettings:
+    """``settings`` of one of ``settings.workers`` processes sharing ``cpus`` CPUs.
+
+    With several workers and no ``--threads``, each worker's backend gets an equal share of
+    the CPUs (at least one thread), so that they do not oversubscribe the cores.
+    """
+    if settings.workers == 1 or settings.threads is not None:
+        return settings
+    return settings.model_copy(update={"threads": max(1, cpus // settings.workers)})
+
+
+def settings_environment(settings: ServeSettings) -> dict[str, str | None]:
+    """The ``TWEETCLS_*`` variables that rebuild ``settings`` (``None``: unset the variable).
+
+    Worker processes (``--workers``) read their settings from these, the same variables a
+    user may set; lists are comma-separated, secrets are revealed, booleans ``true``/``false``.
+    """
+    from pydantic import SecretStr
+
+    from tweetcls.monitoring.settings import ENV_PREFIX
+
+    def text(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, list | tuple):  # the lists' validators split on commas
+            return ",".join(str(text(item)) for item in value)
+        return str(value)
+
+    return {
+        f"{ENV_PREFIX}{name.upper()}": text(getattr(settings, name))
+        for name in settings.model_fields
+    }
+
+
 def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
-    """Parse the flags, load the model and serve until interrupted (SIGINT/SIGTERM drain)."""
+    """Parse the flags, load the model and serve until interrupted (SIGINT/SIGTERM drain).
+
+    With ``--workers N`` (N > 1) the model is loaded here once as a check, then uvicorn starts
+    N worker processes that rebuild the settings from ``TWEETCLS_*`` variables
+    (:func:`settings_environment`) and load their own copy; uvicorn's supervisor restarts a
+    worker that dies and passes SIGTERM on to every worker.
+    """
     from tweetcls.monitoring.settings import parse_command_line
     from tweetcls.serving.loading import load_model
 
     settings = parse_command_line(ServeSettings, args, prog)
+    settings = worker_settings(settings, len(os.sched_getaffinity(0)))
     model = load_model(settings)  # ConfigError (one line, exit 2) before uvicorn starts
 
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.main import STARTUP_FAILURE
 
     from tweetcls.serving.app import create_app
+    from tweetcls.serving.server import GracefulServer
 
     log_config = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's, plus this package's own messages
     log_config["loggers"]["tweetcls"] = {
@@ -64,14 +112,27 @@ def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
         "level": settings.log_level.upper(),
         "propagate": False,
     }
-    uvicorn.run(
-        create_app(settings, model),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        log_config=log_config,
-        timeout_graceful_shutdown=30,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": settings.access_log,
+        "log_level": settings.log_level,
+        "log_config": log_config,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+    }
+    if settings.workers > 1:
+        del model  # each worker loads its own
+        for name, value in settings_environment(settings).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        app = "tweetcls.serving.app:app_from_environment"
+        uvicorn.run(app, factory=True, workers=settings.workers, **options)
+        return
+    server = GracefulServer(uvicorn.Config(create_app(settings, model), **options))
+    server.run()
+    if not server.started:  # uvicorn logged why (e.g. the port is taken)
+        sys.exit(STARTUP_FAILURE)

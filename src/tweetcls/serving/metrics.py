@@ -9,7 +9,7 @@ thread-safe).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
@@ -90,6 +90,11 @@ class ServiceMetrics:
             "Predictions the request log could not store (queue full or database error).",
             registry=reg,
         )
+        self.log_up = Gauge(
+            "tweetcls_request_log_up",
+            "1 while the request-log database is reachable, 0 while the log is degraded.",
+            registry=reg,
+        )
         self._label_counters = [self.predictions.labels(name) for name in LABEL_NAMES]
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._dropped_seen = 0
@@ -122,6 +127,10 @@ class ServiceMetrics:
     def set_model(self, version: str, backend: str) -> None:
         """Publish the served model's version and backend."""
         self.model_info.labels(version, backend).set(1)
+
+    def watch_log(self, is_up: Callable[[], bool]) -> None:
+        """Read ``tweetcls_request_log_up`` from ``is_up()`` at every scrape."""
+        self.log_up.set_function(lambda: 1.0 if is_up() else 0.0)
 
     def set_drift(self, detected: bool, share: float) -> None:
         """Publish the result of a drift check."""

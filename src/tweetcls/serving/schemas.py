@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from tweetcls.core.csvfiles import CsvFormatError, FieldTooLargeError, read_csv_bytes
 from tweetcls.core.labels import LABEL_NAMES
 
 #: Longest accepted keyword.
@@ -117,6 +118,10 @@ class Health(BaseModel):
     """``GET /health`` and ``GET /ready``."""
 
     status: str
+    request_log: Literal["ok", "degraded"] | None = None
+    """``/ready`` only: ``degraded`` while the request-log database cannot be reached (the
+    service still answers; records wait in memory, and those that find it full are counted in
+    ``tweetcls_request_log_dropped_total``)."""
 
 
 class ErrorBody(BaseModel):
@@ -134,7 +139,7 @@ class CsvError(ValueError):
     """An upload the service cannot use; ``status`` is its HTTP status (413 or 422).
 
     Args:
-        message: What is wrong and where (rows are numbered as lines, the header is line 1).
+        message: What is wrong and where (lines of the file; the header is line 1).
         status: HTTP status of the answer.
     """
 
@@ -143,65 +148,56 @@ class CsvError(ValueError):
         self.status = status
 
 
-def _rows(mask: Any) -> str:
-    lines = [str(index + 2) for index in mask[mask].index[:5]]
-    more = int(mask.sum()) - len(lines)
-    return ", ".join(lines) + (f" (and {more} more)" if more > 0 else "")
+def _lines(mask: Any, lines: list[int]) -> str:
+    """The file lines of the rows where ``mask`` is true: the first five, then a count."""
+    rows = [i for i, bad in enumerate(mask) if bad]
+    shown = ", ".join(str(lines[i]) for i in rows[:5])
+    return shown + (f" (and {len(rows) - 5} more)" if len(rows) > 5 else "")
 
 
 def read_upload(raw: bytes, max_rows: int, max_chars: int) -> Any:
     """Parse and check an uploaded CSV: a DataFrame with ``text`` and ``keyword``/``id`` if sent.
 
+    The file may be anything :mod:`tweetcls.core.csvfiles` reads (UTF-8 with or without a BOM,
+    UTF-16 with one; commas, semicolons, tabs; any line ending); other columns are ignored.
+
     Args:
-        raw: The file's bytes (UTF-8, a BOM is allowed).
+        raw: The file's bytes.
         max_rows: Most data rows (more: 413).
         max_chars: Most characters of a text.
 
     Raises:
-        CsvError: not UTF-8, not a CSV, no ``text`` column, no rows, too many rows, or empty or
-            too long texts or keywords (the message names the rows).
+        CsvError: not a readable CSV (the message says why), no ``text`` column, no rows, too
+            many rows, or empty or too long texts or keywords (the message names the lines).
     """
-    import io
-
     import pandas as pd
 
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise CsvError(
-            f"not UTF-8 (byte {raw[err.start]:#04x} at offset {err.start}); save it as UTF-8"
-        ) from None
-    if not text.strip():
-        raise CsvError("empty; send a CSV with a header line and a 'text' column")
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CsvError(f"not a valid CSV ({reason})") from None
-    frame.columns = [str(column).strip().lower() for column in frame.columns]
-    if "text" not in frame.columns:
-        shown = ", ".join(repr(c) for c in list(frame.columns)[:10])
-        raise CsvError(f"no 'text' column (columns: {shown})")
-    frame = frame.loc[:, ~frame.columns.duplicated()]
-    frame = frame[[c for c in CSV_COLUMNS if c in frame.columns]].reset_index(drop=True)
-    if len(frame) > max_rows:
-        raise CsvError(f"{len(frame)} rows, more than the limit of {max_rows}", status=413)
-    if frame.empty:
-        raise CsvError("no rows below the header")
-    texts = frame["text"].astype(str)
+        table = read_csv_bytes(raw, required=("text",), optional=("id", "keyword"))
+    except FieldTooLargeError as err:
+        raise CsvError(f"{err}; texts may have at most {max_chars} characters") from None
+    except CsvFormatError as err:
+        raise CsvError(str(err)) from None
+    if len(table) > max_rows:
+        raise CsvError(f"{len(table)} rows, more than the limit of {max_rows}", status=413)
+    columns = [c for c in CSV_COLUMNS if c in table.header]
+    frame = pd.DataFrame({c: table.column(c) for c in columns}, dtype=str)
+    texts = frame["text"]
     empty = texts.str.strip() == ""
     if empty.any():
-        raise CsvError(f"empty text in row(s) {_rows(empty)}")
+        raise CsvError(f"empty text on line(s) {_lines(empty, table.lines)}")
     too_long = texts.str.len() > max_chars
     if too_long.any():
-        raise CsvError(f"text longer than {max_chars} characters in row(s) {_rows(too_long)}")
+        raise CsvError(
+            f"text longer than {max_chars} characters on line(s) {_lines(too_long, table.lines)}"
+        )
     if "keyword" in frame.columns:
-        keywords = frame["keyword"].astype(str)
+        keywords = frame["keyword"]
         long_keyword = keywords.str.len() > MAX_KEYWORD_CHARS
         if long_keyword.any():
             raise CsvError(
-                f"keyword longer than {MAX_KEYWORD_CHARS} characters in row(s) "
-                f"{_rows(long_keyword)}"
+                f"keyword longer than {MAX_KEYWORD_CHARS} characters on line(s) "
+                f"{_lines(long_keyword, table.lines)}"
             )
         frame["keyword"] = pd.Series(
             [k if k.strip() else None for k in keywords], index=frame.index, dtype=object

@@ -8,16 +8,65 @@ and read the environment (``TWEETCLS_MAX_BATCH_SIZE``; a flag beats its variable
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from tweetcls.core.bundle import BACKENDS
-from tweetcls.monitoring.settings import RequestLogSettings
+from tweetcls.monitoring.settings import UNECHOED, RequestLogSettings
 
 #: uvicorn's log levels, most severe first.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+#: Fewest characters of an API key (``secrets.token_urlsafe(32)`` gives 43).
+MIN_KEY_LENGTH = 16
+#: An API key: the characters of an RFC 6750 bearer token.
+_KEY = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: A CORS origin: scheme and host (and port), no path, not even a trailing slash.
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+
+
+def _key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be an API key (never quoting it), or ``None``."""
+    if not _KEY.fullmatch(key):
+        return "has characters other than A-Z a-z 0-9 - . _ ~ + / (and = at its end)"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"shorter than {MIN_KEY_LENGTH} characters"
+    return None
+
+
+def read_key_file(path: Path) -> tuple[str, ...]:
+    """The API keys in ``path``: one per line, ``#`` to the end of a line is a comment.
+
+    Raises:
+        ValueError: ``--api_key_file 'PATH': reason`` (missing, unreadable, no keys, a bad
+            key's line number); never a key itself.
+    """
+
+    def problem(reason: str) -> ValueError:
+        return ValueError(f"--api_key_file '{path}': {reason}")
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise problem("not found") from None
+    except UnicodeDecodeError:
+        raise problem("not UTF-8 text") from None
+    except OSError as err:
+        raise problem(f"cannot be read ({err.strerror or type(err).__name__})") from None
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        key = line.split("#", 1)[0].strip()
+        if key:
+            reason = _key_problem(key)
+            if reason:
+                raise problem(f"line {number}: {reason}")
+            keys.append(key)
+    if not keys:
+        raise problem("no keys in it (one per line; '#' starts a comment)")
+    return tuple(keys)
 
 
 class ServeSettings(RequestLogSettings):
@@ -35,6 +84,13 @@ class ServeSettings(RequestLogSettings):
     """TCP port uvicorn listens on."""
     max_batch_size: int = Field(32, ge=1)
     """Most tweets per model call."""
+    max_batch_tokens: int = Field(0, ge=0)
+    """Padded tokens per model run: a micro-batch is sorted by length and run in chunks of at
+    most this many (rows x longest row), so that short tweets are not padded to long ones;
+    0: one run per micro-batch."""
+    workers: int = Field(1, ge=1)
+    """Server processes sharing the port, each with its own model and batcher (uvicorn
+    workers); with several, ``--threads`` defaults to the CPUs divided among them."""
     max_wait_ms: float = Field(2.0, ge=0, le=1000)
     """Longest a tweet waits for others to join its micro-batch, in milliseconds."""
     max_items: int = Field(64, ge=1)
@@ -55,10 +111,31 @@ class ServeSettings(RequestLogSettings):
     """Seconds between background drift checks; 0 disables them."""
     drift_window_h: float = Field(24.0, gt=0)
     """Hours of logged traffic a drift check (and GET /drift by default) looks at."""
+    shutdown_timeout_s: float = Field(30.0, gt=0)
+    """On SIGTERM/SIGINT: seconds the accepted requests get to finish before the connections
+    are closed (the queued tweets are answered and the request log flushed after that)."""
     access_log: bool = False
     """Let uvicorn log every request (off by default: it costs throughput)."""
     log_level: Literal[LOG_LEVELS] = "info"
     """uvicorn's log level (also of this package's messages)."""
+    # access control (tweetcls.serving.auth, .ratelimit, .headers)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field([], json_schema_extra=UNECHOED)
+    """API keys, comma-separated; with keys (or --api_key_file), /predict, /predict/csv, /drift
+    and /metrics need 'Authorization: Bearer KEY' (/health, /ready, /version, / stay open).
+    Each 16+ characters of A-Z a-z 0-9 - . _ ~ + / (then = padding); prefer the variable or
+    the file to the flag, which other users can see in the process list."""
+    api_key_file: Path | None = None
+    """File of API keys, one per line ('#' starts a comment), added to --api_keys."""
+    rate_limit_per_s: float = Field(0.0, ge=0)
+    """Requests per second each API key (without keys: each client IP) may make to the
+    protected routes, as a token bucket; more are answered 429 with Retry-After. Counted per
+    server process (per worker). 0: no limit."""
+    rate_limit_burst: int | None = Field(None, ge=1)
+    """Requests a key may make at once above the rate (the bucket's size); None: the rate
+    rounded up."""
+    cors_origins: Annotated[list[str], NoDecode] = Field([], json_schema_extra=UNECHOED)
+    """Origins whose web pages may call the API (CORS), comma-separated, e.g.
+    https://app.example.org; '*': any; none (the default): CORS off."""
 
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> ServeSettings:
@@ -67,3 +144,45 @@ class ServeSettings(RequestLogSettings):
                 f"--max_queue {self.max_queue}: must be >= --max_items ({self.max_items})"
             )
         return self
+
+    # access control: the keys of --api_key_file, read once, at validation
+    _file_keys: tuple[str, ...] = PrivateAttr(())
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``a,b`` (the variable, or the flag once or repeated) is ``[a, b]``."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for number, key in enumerate(keys, 1):
+            reason = _key_problem(key.get_secret_value())
+            if reason:
+                raise ValueError(f"key {number} of {len(keys)}: {reason}")
+        return keys
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                # the field is unechoed: the message quotes the one bad origin itself
+                raise ValueError(f"{origin!r} is not an origin (http(s)://host[:port], no path)")
+        return origins
+
+    @model_validator(mode="after")
+    def _access_control(self) -> ServeSettings:
+        if self.rate_limit_burst is not None and not self.rate_limit_per_s:
+            raise ValueError("--rate_limit_burst: needs --rate_limit_per_s above 0")
+        if self.api_key_file is not None:
+            self._file_keys = read_key_file(self.api_key_file)
+        return self
+
+    def access_keys(self) -> tuple[str, ...]:
+        """Every API key (``--api_keys``, then ``--api_key_file``'s), each once; none: off."""
+        keys = [key.get_secret_value() for key in self.api_keys]
+        return tuple(dict.fromkeys([*keys, *self._file_keys]))

@@ -19,6 +19,10 @@ from tweetcls.serving.loading import LoadedModel
 from tweetcls.serving.metrics import ServiceMetrics
 from tweetcls.serving.settings import ServeSettings
 
+#: Longest a drift check waits for the request log to write what is queued (an outage lasts
+#: longer: the check then reports the log unavailable).
+FLUSH_TIMEOUT_S = 5.0
+
 if TYPE_CHECKING:
     from tweetcls.monitoring.drift import DriftReport
     from tweetcls.monitoring.requestlog import RequestLog
@@ -83,18 +87,20 @@ class Service:
         }
 
     def after_batch(
-        self, jobs: Sequence[Job], probabilities: Sequence[float], seconds: float, answered: float
+        self,
+        jobs: Sequence[Job],
+        probabilities: Sequence[float],
+        tokens: Sequence[int],
+        seconds: float,
+        answered: float,
     ) -> None:
         """Worker-thread bookkeeping of one model call: metrics and request-log records."""
-        from tweetcls.monitoring.requestlog import PredictionRecord
+        from tweetcls.monitoring.logtable import PredictionRecord
 
         model = self.model
         assert model is not None and self.log is not None
         labels = [model.label(p) for p in probabilities]
         self.metrics.observe_batch(probabilities, labels, seconds)
-        texts = [job.text for job in jobs]
-        keywords = [job.keyword for job in jobs]
-        tokens = model.backend.count_tokens(texts, keywords)
         now = datetime.now(timezone.utc)
         version, backend = model.bundle.version, model.backend.name
         self.log.record(
@@ -122,7 +128,7 @@ class Service:
         assert self.model is not None and self.log is not None
         if self.batcher is not None and self.ready:
             self.batcher.wait_for_bookkeeping()  # answered predictions reach the log queue
-        self.log.flush()
+        self.log.flush(timeout=FLUSH_TIMEOUT_S)  # during an outage read() says so
         frame = self.log.read(since, until)
         report = compare(
             self.model.reference or {},

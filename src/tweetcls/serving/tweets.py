@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
+from tweetcls.core.csvfiles import CsvFormatError, read_csv_bytes
 from tweetcls.core.errors import ConfigError
 
 #: One tweet: its ``text`` and its ``keyword`` (``None`` without one).
@@ -18,31 +18,34 @@ Tweet = dict[str, str | None]
 def read_tweets(path: Path, limit: int | None = None, *, name: str | None = None) -> list[Tweet]:
     """Up to ``limit`` distinct non-empty tweets of a CSV (columns ``text``, optional ``keyword``).
 
-    The processed splits (``data/processed/val.csv``) and the raw Kaggle CSVs both qualify.
+    The processed splits (``data/processed/val.csv``) and the raw Kaggle CSVs both qualify, as
+    does anything else :mod:`tweetcls.core.csvfiles` reads.
 
     Args:
-        path: The CSV file (UTF-8).
+        path: The CSV file.
         limit: Most tweets returned (the first ones); ``None``: all.
         name: How error messages name the file (e.g. ``--data PATH``); default the path.
 
     Raises:
-        ConfigError: the file is missing, has no ``text`` column or no non-empty text.
+        ConfigError: the file is missing, cannot be read as a CSV, has no ``text`` column or no
+            non-empty text.
     """
     what = name or str(path)
     if not path.is_file():
         raise ConfigError(f"{what}: not found (run `dvc repro preprocess`)")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        if "text" not in columns:
-            raise ConfigError(f"{what}: no 'text' column (columns: {columns})")
-        tweets: dict[str, Tweet] = {}
-        for row in reader:
-            text = row["text"] or ""
-            if text.strip() and text not in tweets:
-                tweets[text] = {"text": text, "keyword": (row.get("keyword") or "").strip() or None}
-                if limit is not None and len(tweets) >= limit:
-                    break
+    try:
+        table = read_csv_bytes(path.read_bytes(), required=("text",), optional=("keyword",))
+    except OSError as err:
+        raise ConfigError(f"{what}: cannot read it ({err.strerror or err})") from None
+    except CsvFormatError as err:
+        raise ConfigError(f"{what}: {err}") from None
+    tweets: dict[str, Tweet] = {}
+    for _, row in table.records(("text", "keyword")):
+        text = row["text"]
+        if text.strip() and text not in tweets:
+            tweets[text] = {"text": text, "keyword": row.get("keyword", "").strip() or None}
+            if limit is not None and len(tweets) >= limit:
+                break
     if not tweets:
         raise ConfigError(f"{what}: no non-empty texts")
     return list(tweets.values())

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tweetcls.core.errors import ConfigError
+from tweetcls.monitoring.requestlog import RequestLogUnavailable
 from tweetcls.monitoring.window import parse_time
 from tweetcls.serving.deps import ServiceDep
 from tweetcls.serving.errors import ERROR_RESPONSES, ApiError
@@ -59,6 +60,8 @@ async def drift(
     start = _start(since, service.settings.drift_window_h)
     try:
         report = await run_in_threadpool(service.check_drift, start)
+    except RequestLogUnavailable as err:
+        raise ApiError(503, f"drift: {err}") from None
     except ConfigError as err:
         raise ApiError(422, f"drift: {err}") from None
     wants_html = format == "html" or (

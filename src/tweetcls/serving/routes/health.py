@@ -25,9 +25,11 @@ async def health() -> JSONResponse:
     summary="Readiness",
 )
 async def ready(service: ServiceDep) -> JSONResponse:
-    """200 once the model is loaded; 503 before and while shutting down."""
+    """200 once the model is loaded, also while the request log is degraded (predictions go
+    on without it); 503 before and while shutting down."""
     if service.ready:
-        return JSONResponse({"status": "ready"})
+        log = service.log.status if service.log is not None else None
+        return JSONResponse({"status": "ready", "request_log": log})
     return JSONResponse({"status": "not ready"}, status_code=503)
 
 

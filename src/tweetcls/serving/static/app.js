@@ -1,10 +1,76 @@
 // The tweetcls web page: one tweet through POST /predict, a CSV file through POST /predict/csv.
+// When the service wants an API key (401), the page asks for it, keeps it in sessionStorage
+// (this tab only) and sends it as "Authorization: Bearer <key>" on its requests.
 "use strict";
 
 const LABEL_TEXT = { 0: "Not a disaster", 1: "Disaster" };
+const KEY_STORAGE = "tweetcls.apiKey";
+const KEY_NEEDED = "This service needs an API key: enter it to continue.";
+const KEY_REFUSED = "The API key was not accepted: enter a valid key.";
+
+let memoryKey = ""; // where sessionStorage is unavailable
+let retryWithKey = null; // the action a 401 stopped, run again once a key is entered
 
 function show(element, visible) {
   element.hidden = !visible;
+}
+
+class KeyNeeded extends Error {}
+
+function storedKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) || "";
+  } catch (_) {
+    return memoryKey;
+  }
+}
+
+function storeKey(key) {
+  memoryKey = key;
+  try {
+    if (key) sessionStorage.setItem(KEY_STORAGE, key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  } catch (_) {
+    // private mode: the key lives in memoryKey until the page is left
+  }
+  show(document.getElementById("key-status"), Boolean(key));
+}
+
+function askForKey(message, retry) {
+  retryWithKey = retry;
+  document.getElementById("key-message").textContent = message;
+  show(document.getElementById("key-card"), true);
+  document.getElementById("api-key").focus();
+}
+
+// fetch() with the stored key; a 401 asks for a key (again) and throws KeyNeeded.
+async function apiFetch(url, options, retry) {
+  const key = storedKey();
+  const headers = new Headers(options.headers || {});
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  const response = await fetch(url, { ...options, headers });
+  if (response.status === 401) {
+    if (key) storeKey("");
+    askForKey(key ? KEY_REFUSED : KEY_NEEDED, retry);
+    throw new KeyNeeded(key ? "the API key was not accepted" : "an API key is needed");
+  }
+  return response;
+}
+
+function useKey(event) {
+  event.preventDefault();
+  const input = document.getElementById("api-key");
+  const key = input.value.trim();
+  if (!key) {
+    document.getElementById("key-message").textContent = "Enter the API key first.";
+    return;
+  }
+  storeKey(key);
+  input.value = "";
+  show(document.getElementById("key-card"), false);
+  const retry = retryWithKey;
+  retryWithKey = null;
+  if (retry) retry();
 }
 
 async function errorMessage(response) {
@@ -31,8 +97,7 @@ function showPrediction(prediction) {
   show(document.getElementById("result"), true);
 }
 
-async function classifyTweet(event) {
-  event.preventDefault();
+async function classifyTweet() {
   const error = document.getElementById("error");
   const button = document.getElementById("classify");
   const text = document.getElementById("tweet-text").value;
@@ -46,11 +111,15 @@ async function classifyTweet(event) {
   button.disabled = true;
   try {
     const body = keyword ? { text, keyword } : { text };
-    const response = await fetch("/predict", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
+    const response = await apiFetch(
+      "/predict",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      classifyTweet,
+    );
     if (!response.ok) throw new Error(await errorMessage(response));
     showPrediction(await response.json());
   } catch (err) {
@@ -68,8 +137,7 @@ function downloadName(response) {
   return match ? match[1] : "predictions.csv";
 }
 
-async function classifyFile(event) {
-  event.preventDefault();
+async function classifyFile() {
   const input = document.getElementById("csv-file");
   const status = document.getElementById("csv-status");
   const error = document.getElementById("csv-error");
@@ -86,7 +154,8 @@ async function classifyFile(event) {
   button.disabled = true;
   status.textContent = "Classifying…";
   try {
-    const response = await fetch("/predict/csv", { method: "POST", body: form });
+    const options = { method: "POST", body: form };
+    const response = await apiFetch("/predict/csv", options, classifyFile);
     if (!response.ok) throw new Error(await errorMessage(response));
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
@@ -119,6 +188,16 @@ async function showVersion() {
   }
 }
 
-document.getElementById("tweet-form").addEventListener("submit", classifyTweet);
-document.getElementById("csv-form").addEventListener("submit", classifyFile);
+function onSubmit(id, action) {
+  document.getElementById(id).addEventListener("submit", (event) => {
+    event.preventDefault();
+    action();
+  });
+}
+
+onSubmit("tweet-form", classifyTweet);
+onSubmit("csv-form", classifyFile);
+document.getElementById("key-form").addEventListener("submit", useKey);
+document.getElementById("forget-key").addEventListener("click", () => storeKey(""));
+show(document.getElementById("key-status"), Boolean(storedKey()));
 showVersion();

@@ -1,0 +1,188 @@
+"""The parts of scripts/bench_serve.py that need no server: the open-loop capacity search and
+step verdicts, Poisson arrivals, the reference batches, the configuration grid, the baseline
+ratios, and the minimal FastAPI app of --baseline."""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers.scripts import import_script
+
+from tweetcls.serving.schemas import Prediction
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """The script, imported as a module (its helpers come with it)."""
+    return import_script("bench_serve")
+
+
+@pytest.fixture(scope="module")
+def openloop(bench: ModuleType) -> ModuleType:
+    return sys.modules["_serve_openloop"]
+
+
+def raw_run(p99_ms: float = 10.0, errors: int = 0, late: int = 0, dropped: int = 0) -> dict:
+    """Load-generator results of 100 requests: 99 at 5 ms, one at ``p99_ms``-ish."""
+    latencies = [5.0] * 98 + [p99_ms] * 2
+    return {
+        "latencies_ms": latencies,
+        "failures": {"503": errors} if errors else {},
+        "duration_s": 1.0,
+        "server_cpu": 1.0,
+        "client_cpu": 0.1,
+        "sent": 100 + errors,
+        "late": late,
+        "dropped": dropped,
+        "shed": errors,
+        "retry_after": errors,
+    }
+
+
+def test_step_outcomes(openloop: ModuleType) -> None:
+    assert openloop.open_run("step", 10, None, raw_run()).outcome == "pass"
+    assert openloop.open_run("step", 10, None, raw_run(p99_ms=1500)).outcome == "fail"
+    assert openloop.open_run("step", 10, None, raw_run(errors=1)).outcome == "fail"
+    assert openloop.open_run("step", 10, None, raw_run(late=5)).outcome == "pass"  # 5% slack
+    assert openloop.open_run("step", 10, None, raw_run(late=6)).outcome == "generator-limited"
+    assert openloop.open_run("step", 10, None, raw_run(dropped=1)).outcome == "generator-limited"
+    empty = raw_run() | {"latencies_ms": [], "sent": 0}
+    assert openloop.open_run("step", 10, None, empty).outcome == "fail"
+
+
+def fake_service(openloop: ModuleType, capacity: float, generator_limit: float = 1e9):
+    """A step function: passes up to ``capacity``, generator late above ``generator_limit``."""
+    rates: list[float] = []
+
+    def step(rate: float):
+        rates.append(rate)
+        if rate > generator_limit:
+            return openloop.open_run("step", rate, None, raw_run(late=50))
+        return openloop.open_run("step", rate, None, raw_run(p99_ms=5 if rate <= capacity else 2e3))
+
+    return step, rates
+
+
+def test_capacity_search_ramps_up_then_bisects(openloop: ModuleType) -> None:
+    step, rates = fake_service(openloop, capacity=300)
+    capacity, limited_by, steps = openloop.search_capacity(step, start=25, bisect_steps=4)
+    assert rates[:6] == [25, 50, 100, 200, 400, pytest.approx((200 * 400) ** 0.5)]
+    assert len(rates) == 5 + 4 and [s.rate for s in steps] == rates
+    assert limited_by == "service" and 200 < capacity <= 300
+    assert capacity == max(s.rate for s in steps if s.outcome == "pass")
+    assert all(s.outcome == "fail" for s in steps if s.rate > 300)
+    # bisection stops once within 5%
+    step, rates = fake_service(openloop, capacity=300)
+    capacity, *_ = openloop.search_capacity(step, start=25, bisect_steps=50)
+    assert len(rates) < 5 + 50 and 300 / 1.05 <= capacity <= 300
+
+
+def test_capacity_search_down_capped_and_generator_bound(openloop: ModuleType) -> None:
+    step, rates = fake_service(openloop, capacity=7)
+    capacity, limited_by, _ = openloop.search_capacity(step, start=25, bisect_steps=0)
+    assert rates == [25, 12.5, 6.25] and capacity == 6.25 and limited_by == "service"
+    step, rates = fake_service(openloop, capacity=0.5)
+    capacity, limited_by, _ = openloop.search_capacity(step, start=4, bisect_steps=3)
+    assert rates == [4, 2, 1] and capacity == 0.0 and limited_by == "service"
+    step, rates = fake_service(openloop, capacity=1e9)
+    capacity, limited_by, _ = openloop.search_capacity(step, start=25, max_rate=150)
+    assert rates == [25, 50, 100, 150] and (capacity, limited_by) == (150, "max-rate")
+    step, _ = fake_service(openloop, capacity=1e9, generator_limit=120)
+    capacity, limited_by, _ = openloop.search_capacity(step, start=25, bisect_steps=0)
+    assert (capacity, limited_by) == (100, "generator")
+
+
+def test_poisson_arrivals_are_seeded_and_in_the_window(bench: ModuleType) -> None:
+    load = sys.modules["_serve_load"]
+    offsets = load.arrival_offsets(200.0, 10.0, seed=7)
+    assert offsets == load.arrival_offsets(200.0, 10.0, seed=7)
+    assert offsets != load.arrival_offsets(200.0, 10.0, seed=8)
+    assert offsets == sorted(offsets) and offsets[0] > 0 and offsets[-1] < 10.0
+    assert 1800 < len(offsets) < 2200  # 2000 expected; exponential gaps, fixed seed
+    gaps = [b - a for a, b in zip([0.0, *offsets], offsets, strict=False)]
+    assert 0.0045 < sum(gaps) / len(gaps) < 0.0055
+
+
+def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None:
+    reference = sys.modules["_serve_reference"]
+    tokens = [30, 10, 50, 20, 40, 60, 70]
+    batches = reference.make_batches(tokens, 3, True, seed=1)
+    assert sorted(batches) == [[1, 3, 0], [4, 2, 5]]  # consecutive by length, no partial batch
+    assert batches == reference.make_batches(tokens, 3, True, seed=1)
+    shuffled = reference.make_batches(tokens, 3, False, seed=1)
+    assert len(shuffled) == 2 and all(len(b) == 3 for b in shuffled)
+    assert len({i for b in shuffled for i in b}) == 6
+    assert reference.make_batches(tokens, 10, True, seed=0) == [[1, 3, 0, 4, 2, 5, 6]]
+    assert reference.cells([1, 8], [32]) == [(1, True), (8, True), (32, False)]
+
+    rows = [
+        reference.ReferenceResult("onnx", 1, None, 32, True, 10, 90.0, 1.1),
+        reference.ReferenceResult("onnx", 2, 1, 8, True, 10, 120.0, 1.1),
+        reference.ReferenceResult("onnx-int8", 2, 1, 1, True, 10, 200.0, 1.0),
+    ]
+    assert reference.best(rows) == {
+        "onnx": {"tweets_per_s": 120.0, "processes": 2, "threads": 1, "batch": 8, "sorted": True},
+        "onnx-int8": {
+            "tweets_per_s": 200.0, "processes": 2, "threads": 1, "batch": 1, "sorted": True,
+        },
+    }  # fmt: skip
+
+
+def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> None:
+    grid = ["--workers", "1", "2", "--batching", "requests", "tokens", "--max-batch-tokens"]
+    grid += ["256", "--server-threads", "auto", "1"]
+    args = bench.build_parser().parse_args(["--model", str(tmp_path), *grid])
+    labels = [c.label for c in bench.service_configs(args)]
+    assert labels == [
+        "w1 requests t=auto", "w1 requests t1", "w1 tokens256 t=auto", "w1 tokens256 t1",
+        "w2 requests t=auto", "w2 requests t1", "w2 tokens256 t=auto", "w2 tokens256 t1",
+    ]  # fmt: skip
+    assert args.server_max_queue == 64 and args.clients == [1, 8, 32]
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--model", "m", "--server-threads", "0"])
+    args.skip_closed_loop, args.baseline = True, True
+    with pytest.raises(bench.ConfigError, match="--baseline"):
+        bench.check_args(args)
+
+    raw = {"latencies_ms": [1.0] * 300, "failures": {}, "duration_s": 1.0}
+    raw |= {"server_cpu": 1.0, "client_cpu": 0.1}
+    config = bench.ServiceConfig()
+    service = [bench.load_result("onnx-int8", config, c, raw, None) for c in (1, 32)]
+    minimal = bench.load_result("minimal", config, 32, raw | {"latencies_ms": [1.0] * 500}, None)
+    (row,) = bench.baseline_rows(service, [minimal])  # no minimal run at 1 client
+    assert (row.clients, row.service_req_per_s, row.minimal_req_per_s) == (32, 300.0, 500.0)
+    assert row.ratio == 300.0 / 500.0 and row.meets_target is True
+
+
+def test_minimal_app_uses_the_service_request_model(bench: ModuleType) -> None:
+    app_module = import_script("_serve_baseline_app")
+    client = TestClient(app_module.build_app(max_chars=20, max_items=2))
+    assert client.get("/ready").status_code == 200
+    answer = client.post("/predict", json={"text": "Forest fire", "keyword": "fire"})
+    assert answer.status_code == 200
+    Prediction.model_validate(answer.json())
+    batch = client.post("/predict", json={"items": [{"text": "a"}, {"text": "b"}]})
+    assert [Prediction.model_validate(p) for p in batch.json()["predictions"]]
+    assert client.post("/predict", json={"text": "x" * 21}).status_code == 422
+    assert client.post("/predict", json={"text": "  "}).status_code == 422
+    assert client.post("/predict", json={"items": [{"text": "a"}] * 3}).status_code == 422
+    assert bench.baseline_command(8001)[-2:] == ["--port", "8001"]
+
+
+def test_markdown_latency_table_and_int8_verdict(bench: ModuleType) -> None:
+    report_module = sys.modules["_serve_report"]
+    latency = [
+        report_module.LatencyResult("onnx-int8", 4, 2.0, 2.5, [2.0, 2.1]),
+        report_module.LatencyResult("pytorch", 4, 6.0, 7.0, [6.0, 6.3]),
+    ]
+    speedup, rounds = bench.int8_speedup(latency)
+    report = report_module.Report(settings={}, machine={}, targets=report_module.targets())
+    report.model_latency, report.int8_speedup, report.int8_speedup_rounds = latency, speedup, rounds
+    table = "\n".join(sys.modules["_serve_markdown"].latency_table(report))
+    assert "| onnx-int8 | 2.00 | 2.50 | 2.00 2.10 |" in table
+    assert (
+        "onnx-int8 vs pytorch at batch 1: 3.00x (rounds 3.00-3.00x; target >= 2.5x: PASS)" in table
+    )
