@@ -1,9 +1,11 @@
 """The service as deployed (a real ``tweetcls serve`` process) when its surroundings fail:
 the request-log database down at start and mid-traffic, SIGTERM during a burst, and two
-replicas sharing one PostgreSQL log."""
+replicas sharing one PostgreSQL log; ``--workers`` processes on one port."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sqlite3
 import threading
 import time
@@ -13,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 from helpers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
@@ -122,8 +125,9 @@ def test_postgres_down_at_start_and_mid_traffic_loses_no_prediction(
     assert "Traceback" not in server.output()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_answers_every_accepted_request_and_logs_exactly_those(
-    tiny_bundle: Path, tmp_path: Path
+    tiny_bundle: Path, tmp_path: Path, workers: int
 ) -> None:
     database = tmp_path / "requests.db"
     outcomes: Counter[str] = Counter()
@@ -133,6 +137,7 @@ def test_sigterm_answers_every_accepted_request_and_logs_exactly_those(
         model=tiny_bundle,
         database_url=f"sqlite:///{database}",
         threads=1,
+        workers=workers,  # 2: two processes writing one SQLite log
         max_wait_ms=20,  # requests wait in micro-batches when the signal comes
     ) as server:
 
@@ -203,3 +208,47 @@ def test_two_replicas_share_one_postgres_log_and_drift_covers_both(
         ]
     )
     assert "over 50 predictions" in capsys.readouterr().out
+
+
+def test_workers_share_the_port_and_a_dead_worker_is_replaced(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'requests.db'}"
+    with running_server(
+        tmp_path / "serve.log", model=tiny_bundle, database_url=database_url, workers=2
+    ) as server:
+        supervisor = psutil.Process(server.process.pid)
+
+        def workers() -> list[psutil.Process]:  # not multiprocessing's resource tracker
+            found = []
+            for child in supervisor.children():
+                with contextlib.suppress(psutil.Error):  # a zombie not yet reaped
+                    if "spawn_main" in " ".join(child.cmdline()):
+                        found.append(child)
+            return found
+
+        eventually(lambda: len(workers()) == 2, what="two workers")
+        first, second = workers()
+        first.kill()  # a worker crashes
+        eventually(
+            lambda: {p.pid for p in workers()} - {first.pid, second.pid} != set(),
+            what="a replacement worker",
+        )
+        eventually(lambda: httpx.get(f"{server.url}/ready", timeout=10).status_code == 200)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for _ in range(20):
+                assert client.post("/predict", json=TWEET).status_code == 200
+        assert server.terminate() == 0
+    assert "restarting" in server.output()
+
+
+def test_a_taken_port_is_one_error_line_with_several_workers(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # listening, without SO_REUSEPORT
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as info:
+            cli_main(["serve", "--model", str(tiny_bundle), "--workers", "2", "--port", str(port)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --port {port}: Address already in use"

@@ -164,7 +164,8 @@ def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> Fas
 def app_from_environment() -> FastAPI:
     """The app of one ``tweetcls serve --workers N`` worker: settings from ``TWEETCLS_*``.
 
-    uvicorn imports this factory in each worker process; the parent set the variables
-    (:func:`tweetcls.serving.command.settings_environment`) after checking the settings.
+    Each worker process (:mod:`tweetcls.serving.workers`) builds its app here; the parent set
+    the variables (:func:`tweetcls.serving.command.settings_environment`) after checking the
+    settings.
     """
     return create_app(ServeSettings())

@@ -87,10 +87,10 @@ def settings_environment(settings: ServeSettings) -> dict[str, str | None]:
 def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
     """Parse the flags, load the model and serve until interrupted (SIGINT/SIGTERM drain).
 
-    With ``--workers N`` (N > 1) the model is loaded here once as a check, then uvicorn starts
-    N worker processes that rebuild the settings from ``TWEETCLS_*`` variables
-    (:func:`settings_environment`) and load their own copy; uvicorn's supervisor restarts a
-    worker that dies and passes SIGTERM on to every worker.
+    With ``--workers N`` (N > 1) the model is loaded here once as a check, then N worker
+    processes (:mod:`tweetcls.serving.workers`, one ``SO_REUSEPORT`` socket each) rebuild the
+    settings from ``TWEETCLS_*`` variables (:func:`settings_environment`) and load their own
+    copy; the supervisor restarts a worker that dies and passes SIGTERM on to every worker.
     """
     from tweetcls.monitoring.settings import parse_command_line
     from tweetcls.serving.loading import load_model
@@ -124,15 +124,34 @@ def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
     }
     if settings.workers > 1:
         del model  # each worker loads its own
-        for name, value in settings_environment(settings).items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        app = "tweetcls.serving.app:app_from_environment"
-        uvicorn.run(app, factory=True, workers=settings.workers, **options)
-        return
+        sys.exit(_run_workers(settings, options))
     server = GracefulServer(uvicorn.Config(create_app(settings, model), **options))
     server.run()
     if not server.started:  # uvicorn logged why (e.g. the port is taken)
         sys.exit(STARTUP_FAILURE)
+
+
+def _run_workers(settings: ServeSettings, options: dict[str, Any]) -> int:
+    """Serve with ``settings.workers`` processes (:mod:`tweetcls.serving.workers`); the exit code.
+
+    The port is bound here first (``--port 0``: a free one), which holds it for the workers and
+    turns a taken port into one error line.
+
+    Raises:
+        ConfigError: the port cannot be bound.
+    """
+    import logging.config
+
+    from tweetcls.core.errors import ConfigError
+    from tweetcls.serving.workers import Supervisor, reuse_port_socket
+
+    try:
+        reservation = reuse_port_socket(settings.host, settings.port)
+    except OSError as err:
+        raise ConfigError(f"--port {settings.port}: {err.strerror}") from None
+    logging.config.dictConfig(options["log_config"])  # the supervisor's own messages
+    with reservation:
+        port = reservation.getsockname()[1]
+        settings = settings.model_copy(update={"port": port})
+        environment = settings_environment(settings)
+        return Supervisor(settings.workers, environment, {**options, "port": port}).run()
