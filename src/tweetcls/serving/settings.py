@@ -84,15 +84,17 @@ class ServeSettings(RequestLogSettings):
     """TCP port uvicorn listens on."""
     max_batch_size: int = Field(32, ge=1)
     """Most tweets per model call."""
-    max_batch_tokens: int = Field(0, ge=0)
+    max_batch_tokens: int = Field(512, ge=0)
     """Padded tokens per model run: a micro-batch is sorted by length and run in chunks of at
     most this many (rows x longest row), so that short tweets are not padded to long ones;
     0: one run per micro-batch."""
     workers: int = Field(1, ge=1)
     """Server processes sharing the port, each with its own model and batcher (uvicorn
     workers); with several, ``--threads`` defaults to the CPUs divided among them."""
-    max_wait_ms: float = Field(2.0, ge=0, le=1000)
-    """Longest a tweet waits for others to join its micro-batch, in milliseconds."""
+    max_wait_ms: float = Field(0.0, ge=0, le=1000)
+    """Longest a tweet waits for others to join its micro-batch while the model is idle, in
+    milliseconds; 0: a lone tweet runs at once (batches still form from the tweets that
+    arrive while the model runs)."""
     max_items: int = Field(64, ge=1)
     """Most tweets in one POST /predict request."""
     max_chars: int = Field(1000, ge=1)
