@@ -170,7 +170,8 @@ def open_loop_tables(report: Report) -> list[str]:
     for o in report.open_loop:
         if o.overload_max_queue is not None:
             lines.append(
-                f"Overload {o.backend} {o.config} (--max_queue {o.overload_max_queue}): "
+                f"Overload {o.backend} {o.config} (--max_queue {o.overload_max_queue}"
+                f"{' ' + o.overload_args if o.overload_args else ''}): "
                 f"{_share(o.shed_share)} answered 503 ({_share(o.retry_after_share)} with "
                 f"Retry-After), p99 of the 200s {_num(o.overload_p99_ms, 1)} ms, "
                 f"{o.overload_other_errors} other errors."

@@ -184,6 +184,7 @@ def overload(
 ) -> None:
     """The overload runs (loads > 1) on the bounded-queue server ``drive`` sends to."""
     result.overload_max_queue = args.server_max_queue
+    result.overload_args = args.overload_args
     for load in LOADS:
         if load <= 1:
             continue

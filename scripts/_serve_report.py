@@ -143,6 +143,7 @@ class OpenLoopResult:
     steps: list[OpenLoopRun] = field(default_factory=list)
     runs: list[OpenLoopRun] = field(default_factory=list)
     overload_max_queue: int | None = None
+    overload_args: str = ""
     shed_share: float | None = None
     retry_after_share: float | None = None
     overload_p99_ms: float | None = None

@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     ol.add_argument("--pool", type=int, default=1024, help="most connections in flight")
     ol.add_argument("--late-ms", type=float, default=10.0, help="sent later counts as late")
     ol.add_argument("--server-max-queue", type=int, default=64, help="serve --max_queue, 150%%")
+    ol.add_argument(
+        "--overload-args", default="", help="extra serve flags of the 150%% server only, e.g. "
+        "'--max_queue_ms 100'",
+    )  # fmt: skip
     host = parser.add_argument_group("host and client")
     host.add_argument("--server-cpus", type=parse_cpus, help="pin server and reference, e.g. 0")
     host.add_argument("--client-cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
@@ -260,9 +264,8 @@ def measure_service(
         port = free_port()
         log = tmp / f"server-{number}-{tag}.log"
         database = f"sqlite:///{tmp}/requests-{number}-{tag}.db"
-        command = serve_command(
-            args.model, backend, port, database, args.server_args, config, max_queue
-        )
+        extra = args.server_args + (f" {args.overload_args}" if tag == "overload" else "")
+        command = serve_command(args.model, backend, port, database, extra, config, max_queue)
         url = f"http://127.0.0.1:{port}"
         server = running_server(
             command, f"{url}/ready", log, args.startup_timeout, args.server_cpus,

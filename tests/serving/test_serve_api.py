@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from tweetcls.core.bundle import BACKENDS, load_bundle
 from tweetcls.inference.backends import Backend, load_backend
 from tweetcls.monitoring.requestlog import RequestLog
 from tweetcls.serving.app import create_app
-from tweetcls.serving.batcher import BatcherClosed, MicroBatcher
+from tweetcls.serving.batcher import BatcherClosed, BatcherOverloaded, MicroBatcher
 from tweetcls.serving.settings import ServeSettings
 from tweetcls.serving.state import Service
 
@@ -249,6 +250,30 @@ def test_batcher_drains_on_close_and_propagates_errors() -> None:
             await failing.predict(["a", "b"], [None, None])
         assert await asyncio.wait_for(asyncio.shield(asyncio.sleep(0, "alive")), 1) == "alive"
         await failing.close()
+
+    asyncio.run(scenario())
+
+
+def test_batcher_sheds_by_queueing_time() -> None:
+    release = threading.Event()
+
+    def blocked(texts, keywords):
+        release.wait(10)  # the model is busy until the test releases it
+        return np.full(len(texts), 0.5, dtype=np.float32), np.full(len(texts), 3)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(blocked, max_batch_size=1, max_queue_ms=50)
+        batcher.start()
+        running = batcher.submit(["in the model"], [None])
+        await asyncio.sleep(0.05)  # the collector hands it to the model, which blocks
+        waiting = batcher.submit(["queued"], [None])  # the queue was empty: accepted
+        await asyncio.sleep(0.2)  # it has now waited 4x the bound
+        with pytest.raises(BatcherOverloaded, match=r"waited \d+ ms for the model"):
+            batcher.submit(["shed"], [None])
+        release.set()
+        assert await asyncio.gather(running[0].future, waiting[0].future) == [0.5, 0.5]
+        assert await batcher.predict(["after"], [None]) == [0.5]  # empty queue: accepted
+        await batcher.close()
 
     asyncio.run(scenario())
 

@@ -19,7 +19,7 @@ from tweetcls.core.ports import free_port
 from tweetcls.monitoring.settings import parse_command_line
 from tweetcls.serving import app as app_module
 from tweetcls.serving.app import create_app
-from tweetcls.serving.command import serve_argv
+from tweetcls.serving.command import serve_argv, settings_environment, worker_settings
 from tweetcls.serving.loading import load_model
 from tweetcls.serving.settings import ServeSettings
 
@@ -136,6 +136,27 @@ def test_bad_bundle_directory_is_one_error_line(tmp_path: Path, capsys) -> None:
         main(["serve", "--model", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
     assert "model directory not found" in capsys.readouterr().err
+
+
+def test_workers_rebuild_the_same_settings_from_the_environment(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert worker_settings(parse("--model", str(tiny_bundle)), cpus=8).threads is None  # 1 worker
+    key_file = tmp_path / "keys.txt"
+    key_file.write_text("# ops\n" + "f" * 24 + "\n")
+    settings = parse(
+        "--model", str(tiny_bundle), "--workers", "3", "--api_keys", "a" * 20 + "," + "b" * 20,
+        "--api_key_file", str(key_file), "--cors_origins", "https://app.example.org",
+        "--log_text", "--max_queue_ms", "80",
+    )  # fmt: skip
+    settings = worker_settings(settings, cpus=8)
+    assert settings.threads == 2  # the CPUs shared among the workers
+    for name, value in settings_environment(settings).items():
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    rebuilt = ServeSettings()  # what a worker does
+    assert rebuilt.access_keys() == settings.access_keys() == ("a" * 20, "b" * 20, "f" * 24)
+    assert rebuilt.model_dump(exclude={"api_keys"}) == settings.model_dump(exclude={"api_keys"})
 
 
 def test_serve_argv_spells_settings_as_flags(tiny_bundle: Path) -> None:

@@ -86,6 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,
         max_queue=settings.max_queue,
+        max_queue_ms=settings.max_queue_ms,
         after_batch=service.after_batch,
     )
     service.batcher.start()

@@ -70,6 +70,9 @@ class MicroBatcher:
         max_batch_size: Most jobs per model call.
         max_wait_ms: Longest the first job of a batch waits for others while the worker idles.
         max_queue: Most jobs waiting; :meth:`submit` raises :class:`BatcherOverloaded` beyond.
+        max_queue_ms: ``> 0``: :meth:`submit` also raises :class:`BatcherOverloaded` while the
+            oldest waiting job has waited longer than this, in milliseconds (sheds load by
+            queueing time, whatever the model's speed); 0: off.
         after_batch: Optional bookkeeping per batch (runs in the worker, errors are logged).
     """
 
@@ -79,15 +82,19 @@ class MicroBatcher:
         max_batch_size: int = 32,
         max_wait_ms: float = 2.0,
         max_queue: int = 4096,
+        max_queue_ms: float = 0.0,
         after_batch: AfterBatchFn | None = None,
     ) -> None:
-        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch_size and max_queue must be >= 1, max_wait_ms >= 0")
+        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0 or max_queue_ms < 0:
+            raise ValueError(
+                "max_batch_size and max_queue must be >= 1, max_wait_ms and max_queue_ms >= 0"
+            )
         self._predict = predict
         self._after_batch = after_batch
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        self.max_queue_wait = max_queue_ms / 1000.0
         self._pending: deque[Job] = deque()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,6 +129,13 @@ class MicroBatcher:
         if len(self._pending) + len(texts) > self.max_queue:
             raise BatcherOverloaded(f"more than {self.max_queue} tweets are waiting for the model")
         received = time.perf_counter()
+        if self.max_queue_wait and self._pending:
+            waited = received - self._pending[0].received
+            if waited > self.max_queue_wait:
+                raise BatcherOverloaded(
+                    f"tweets have waited {waited * 1000:.0f} ms for the model (more than "
+                    f"{self.max_queue_wait * 1000:g} ms)"
+                )
         create_future = self._loop.create_future
         jobs = [
             Job(text, keyword, received, create_future())

@@ -80,7 +80,7 @@ def settings_environment(settings: ServeSettings) -> dict[str, str | None]:
 
     return {
         f"{ENV_PREFIX}{name.upper()}": text(getattr(settings, name))
-        for name in settings.model_fields
+        for name in type(settings).model_fields
     }
 
 

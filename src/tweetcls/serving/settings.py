@@ -101,6 +101,9 @@ class ServeSettings(RequestLogSettings):
     """Most characters of one tweet text."""
     max_queue: int = Field(4096, ge=1)
     """Most tweets waiting for the model; more are answered 503 (overload)."""
+    max_queue_ms: float = Field(0.0, ge=0)
+    """Answer 503 (overload) while the oldest waiting tweet has waited longer than this, in
+    milliseconds: sheds load by queueing time, so that the tweets served stay fast; 0: off."""
     log_text: bool = False
     """Store the tweet texts in the request log (off: lengths and counts only)."""
     threads: int | None = Field(None, ge=1)
