@@ -191,6 +191,15 @@ def test_postgres_going_away_mid_traffic_loses_nothing(postgres_server):  # noqa
         assert log.flush(timeout=30)
         assert log.status == "ok" and log.dropped == 0
         assert len(log.read(T0)) == 300
+        postgres_server.stop()  # while idle: the next probe notices only once it writes
+        log.record(records(1, start=T0 + timedelta(minutes=20)))
+        deadline = time.monotonic() + 30
+        while log.status == "ok" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # idle probes meanwhile must not report it back
+        assert log.status == "degraded"
+        postgres_server.start()
+        assert log.flush(timeout=30) and log.status == "ok"
 
 
 def test_close_during_an_outage_is_bounded_and_counts_what_it_lost(postgres_server):  # noqa: F811

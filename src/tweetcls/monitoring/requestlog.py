@@ -186,14 +186,17 @@ class RequestLog:
     def _insert(self, rows: list[dict[str, Any]]) -> bool:
         """Write ``rows`` in one transaction; ``False``: the database is unreachable (retry).
 
-        A rejected insert (not an outage) drops the rows and counts them.
+        A rejected insert (not an outage) drops the rows and counts them. No rows: a probe
+        (``SELECT 1``) that tells whether the database is back.
         """
         try:
             if not self._schema_ready:
                 self._create_schema()
-            if rows:
-                with self.engine.begin() as connection:
+            with self.engine.begin() as connection:
+                if rows:
                     connection.execute(sa.insert(prediction_log), rows)
+                else:
+                    connection.execute(sa.select(1))
         except SQLAlchemyError as err:
             if is_outage(err):
                 if self.last_error is None:
