@@ -133,7 +133,8 @@ class OpenLoopResult:
     (``service``, ``generator``, ``max-rate``). Overload figures come from the 150% run:
     ``shed_share`` (503 answers over the requests sent), ``retry_after_share`` (503s carrying
     Retry-After), ``overload_p99_ms`` (of the 200s) and ``overload_other_errors`` (non-200,
-    non-503).
+    non-503); that server ran with ``--max_queue`` ``overload_max_queue`` and the serve flags
+    ``overload_args``.
     """
 
     backend: str
