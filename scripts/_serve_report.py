@@ -36,7 +36,36 @@ VERSIONS = (
 
 
 @dataclass
-class LoadResult:
+class LoadStats:
+    """What :func:`load_stats` makes of one load generator run (closed or open loop).
+
+    Args:
+        requests: Requests answered 200 in the timed window.
+        errors: Every other outcome (non-200 answers and failed connections).
+        error_kinds: ``errors`` by kind.
+        duration_s: The timed window.
+        req_per_s: ``requests / duration_s``.
+        p50_ms: Median latency of the 200s (client side).
+        p95_ms: 95th percentile latency of the 200s.
+        p99_ms: 99th percentile latency of the 200s.
+        server_cpu: Cores the server used on average.
+        client_cpu: Cores the load generator used on average.
+    """
+
+    requests: int
+    errors: int
+    error_kinds: dict[str, int]
+    duration_s: float
+    req_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    server_cpu: float
+    client_cpu: float
+
+
+@dataclass
+class LoadResult(LoadStats):
     """One closed-loop run: a server configuration at a client count.
 
     ``ratio`` is ``req_per_s / reference_tweets_per_s`` (the backend's best reference, see
@@ -51,16 +80,6 @@ class LoadResult:
     max_batch_tokens: int
     threads: int | None
     clients: int
-    requests: int
-    errors: int
-    error_kinds: dict[str, int]
-    duration_s: float
-    req_per_s: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    server_cpu: float
-    client_cpu: float
     reference_tweets_per_s: float | None = None
     ratio: float | None = None
     meets_target: bool | None = None
@@ -94,7 +113,7 @@ class ReferenceResult:
 
 
 @dataclass
-class OpenLoopRun:
+class OpenLoopRun(LoadStats):
     """One open-loop run at a fixed Poisson rate.
 
     ``outcome`` (capacity steps): ``pass`` (0 errors, p99 <= ``CAPACITY_P99_MS``, the
@@ -109,18 +128,8 @@ class OpenLoopRun:
     sent: int
     late: int
     dropped: int
-    requests: int
-    errors: int
-    error_kinds: dict[str, int]
     shed: int
     retry_after: int
-    duration_s: float
-    req_per_s: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    server_cpu: float
-    client_cpu: float
     outcome: str = ""
     meets_target: bool | None = None
 
@@ -217,7 +226,7 @@ def targets() -> dict[str, Any]:
 
 
 def load_stats(raw: dict[str, Any]) -> dict[str, Any]:
-    """Counts, rate and latency percentiles of a load generator's raw results."""
+    """The :class:`LoadStats` fields of a load generator's raw results, as keyword arguments."""
     import numpy as np
 
     latencies = np.asarray(raw["latencies_ms"], dtype=float)
