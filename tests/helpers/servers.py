@@ -25,15 +25,20 @@ class ServerProcess:
 
     Args:
         log: File that gets the server's stdout and stderr.
+        env: Variables set for the server, over this process's (whose ``TWEETCLS_*`` are
+            left out).
         flags: ``tweetcls serve`` flags (:func:`~tweetcls.serving.command.serve_argv`).
     """
 
-    def __init__(self, log: Path, **flags: Any) -> None:
+    def __init__(self, log: Path, env: dict[str, str] | None = None, **flags: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         argv = serve_argv(port=self.port, drift_interval_s=0, **flags)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWEETCLS_")}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TWEETCLS_")},
+            **(env or {}),
+        }
         with log.open("wb") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
 
@@ -67,9 +72,11 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(log: Path, **flags: Any) -> Iterator[ServerProcess]:
+def running_server(
+    log: Path, env: dict[str, str] | None = None, **flags: Any
+) -> Iterator[ServerProcess]:
     """A ready :class:`ServerProcess`, killed on the way out if still running."""
-    server = ServerProcess(log, **flags)
+    server = ServerProcess(log, env, **flags)
     try:
         server.wait_ready()
         yield server

@@ -10,7 +10,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 import psutil
 import pytest
 import sqlalchemy as sa
+from helpers.polling import eventually
 from helpers.postgres import PostgresServer, postgres_server  # noqa: F401  (fixture)
 from helpers.servers import running_server
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,14 +26,6 @@ from tweetcls.cli import main as cli_main
 from tweetcls.monitoring.logtable import TABLE_NAME
 
 TWEET = {"text": "Forest fire near La Ronge Sask. Canada", "keyword": "wildfire"}
-
-
-def eventually(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
-    """Poll ``check`` until it holds; ``AssertionError`` naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def metric(url: str, name: str) -> float:

@@ -9,9 +9,7 @@ page's strict Content-Security-Policy must block nothing it needs.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +19,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from helpers.servers import ServerProcess
 
 from tweetcls.core.bundle import load_bundle
-from tweetcls.core.ports import free_port
 from tweetcls.monitoring.requestlog import RequestLog
-from tweetcls.serving.command import serve_argv
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,47 +46,24 @@ def running_server(
     tiny_bundle: Path, tmp_path: Path, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, str]]:
     """``(base URL, database URL)`` of a running ``python -m tweetcls serve`` with ``env``."""
-    port = free_port()
     database_url = f"sqlite:///{tmp_path / 'requests.db'}"
-    log_path = tmp_path / "server.log"
-    command = serve_argv(
-        model=tiny_bundle,
-        port=port,
-        database_url=database_url,
-        drift_interval_s=0,
-        threads=1,
+    env = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    server = ServerProcess(
+        tmp_path / "server.log", env, model=tiny_bundle, database_url=database_url, threads=1
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after 90 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield base, database_url
+        server.wait_ready(timeout=90)
+        yield server.url, database_url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    # SIGTERM: uvicorn drains, runs the lifespan's shutdown, then re-raises the signal
-    assert proc.returncode in (0, -signal.SIGTERM), log_path.read_text()
-    assert "Application shutdown complete" in log_path.read_text()
+        code = server.process.returncode
+        if server.process.poll() is None:
+            code = server.terminate(timeout=30)  # killed, and an AssertionError, after that
+    output = server.output()
+    # SIGTERM: uvicorn drains, runs the lifespan's shutdown, then exits
+    assert code in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
     for key in (env.get("TWEETCLS_API_KEYS") or "").split(","):
-        assert not key or key not in log_path.read_text()  # no key in the server's output
+        assert not key or key not in output  # no key in the server's output
 
 
 @pytest.fixture
