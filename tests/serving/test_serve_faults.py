@@ -226,7 +226,7 @@ def test_workers_share_the_port_and_a_dead_worker_is_replaced(
             lambda: {p.pid for p in workers()} - {first.pid, second.pid} != set(),
             what="a replacement worker",
         )
-        eventually(lambda: httpx.get(f"{server.url}/ready", timeout=10).status_code == 200)
+        server.wait_ready()  # refused while no worker listens (the other may still be loading)
         with httpx.Client(base_url=server.url, timeout=30) as client:
             for _ in range(20):
                 assert client.post("/predict", json=TWEET).status_code == 200
