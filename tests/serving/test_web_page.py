@@ -9,6 +9,7 @@ page's strict Content-Security-Policy must block nothing it needs.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ def blocked_by_policy(page) -> list[str]:
 
 
 def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     base, database_url = server
     start = datetime.now(timezone.utc) - timedelta(seconds=1)
@@ -136,9 +137,9 @@ def test_type_a_tweet_and_upload_a_csv(server, tiny_bundle: Path, tmp_path: Path
             saved = tmp_path / "downloaded.csv"
             download.save_as(saved)
             assert download.suggested_filename == "tweets-predictions.csv"
-            page.wait_for_function(
-                "document.getElementById('csv-status').textContent.startsWith('Done')"
-            )
+            # locator assertions, not wait_for_function: its string predicate is re-evaluated
+            # with eval() while it waits, which the page's CSP (no 'unsafe-eval') refuses
+            expect(page.locator("#csv-status")).to_have_text(re.compile(r"^Done"))
 
             bad = tmp_path / "bad.csv"
             bad.write_text("tweet\nhello\n", encoding="utf-8")
@@ -180,7 +181,7 @@ KEY = "page-key-0123456789abcdef"
 
 
 def test_the_page_asks_for_the_api_key(tiny_bundle: Path, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     upload = tmp_path / "tweets.csv"
     upload.write_text(f"text\n{TWEET}\n", encoding="utf-8")
@@ -206,9 +207,7 @@ def test_the_page_asks_for_the_api_key(tiny_bundle: Path, tmp_path: Path) -> Non
 
             page.fill("#api-key", "wrong-key-0123456789abcdef")
             page.click("#key-submit")  # the refused classification runs again with it
-            page.wait_for_function(
-                "document.getElementById('key-message').textContent.includes('not accepted')"
-            )
+            expect(page.locator("#key-message")).to_contain_text("not accepted")
             refused = page.locator("#key-message").inner_text()
             assert page.locator("#key-card").is_visible()
             assert page.evaluate("sessionStorage.getItem('tweetcls.apiKey')") is None
