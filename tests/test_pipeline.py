@@ -7,24 +7,23 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from helpers.paths import ROOT
+from helpers.paths import ROOT, VENV_BIN
 
 RAW_MD5 = {
     "train.csv": "f147942c91d00d754503775341d13682",
     "test.csv": "ff248529f207ea164d73636e5b1b251d",
     "sample_submission.csv": "e07af9cfb75c09d368437c2c1c7900e9",
 }
-DVC = str(Path(sys.executable).with_name("dvc"))
+DVC = str(VENV_BIN / "dvc")
 
 
 def dvc(*args: str, cwd: Path) -> str:
     # stage commands call `python -m tweetcls`: put this interpreter first on PATH
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run([DVC, *args], cwd=cwd, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -7,8 +7,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from helpers.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.37.0"  # the newest schema kubernetes-validate bundles
 MANIFESTS = sorted((ROOT / "cloud" / "k8s").glob("*.yaml"))
 

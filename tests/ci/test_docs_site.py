@@ -6,16 +6,15 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.paths import ROOT, VENV_BIN
 from mkdocs.exceptions import PluginError
 
 from tweetcls.cli import COMMANDS
 
-ROOT = Path(__file__).resolve().parents[2]
-MKDOCS = Path(sys.executable).parent / "mkdocs"
+MKDOCS = VENV_BIN / "mkdocs"
 
 
 def _hook():

@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers.paths import ROOT, VENV_BIN
 
 
 def run(args: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PRE_COMMIT_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
     }
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 

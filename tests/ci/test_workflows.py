@@ -2,15 +2,14 @@
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers.paths import ROOT, VENV_BIN
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-CHECK = Path(sys.executable).parent / "check-jsonschema"
+CHECK = VENV_BIN / "check-jsonschema"
 
 
 def _check(schema: str, *files: Path) -> subprocess.CompletedProcess:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The running environment's scripts (mkdocs, pre-commit, check-jsonschema, dvc, hadolint).
+VENV_BIN = Path(sys.executable).parent
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
 #: Test-only overlays (``--config`` after the base config); each holds only what differs.
 CONF = ROOT / "tests" / "conf"
