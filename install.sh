@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Create .venv and install tweetcls with its dev tools. CPU torch goes first, so that pip does
-# not fetch a multi-GB CUDA build; on a GPU machine install the CUDA torch first instead.
+# Create .venv and install tweetcls with its dev tools, every package at the version of the
+# lock, requirements/constraints.txt (pyproject.toml holds the compatible ranges; the lock is the
+# exact environment the tests ran in; docs/development.md says how to regenerate it).
+# torch goes first, alone, from TORCH_INDEX_URL when set (CI sets PyTorch's CPU index,
+# https://download.pytorch.org/whl/cpu, so that pip does not fetch a multi-GB CUDA build; here
+# pip finds the CPU build on disk); the second install then resolves its dependencies.
 set -euo pipefail
 cd "$(dirname "$0")"
+lock=requirements/constraints.txt
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-# the torch pin is pyproject.toml's (the `train` extra), not a second copy here
-torch_pin=$(grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')
-.venv/bin/python -m pip install --quiet "$torch_pin"
-.venv/bin/python -m pip install --quiet -e ".[train,serve,dev]"
+.venv/bin/python -m pip install --quiet --no-deps --constraint "$lock" \
+    ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch
+.venv/bin/python -m pip install --quiet --constraint "$lock" -e ".[train,serve,dev]"
 
 # System packages for two tests: Debian's Chromium, which Playwright drives for the web-page
 # test (a browser download is not possible offline), and a PostgreSQL server, which the

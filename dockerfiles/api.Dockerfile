@@ -19,7 +19,7 @@
 # Base image of both stages (and of dockerfiles/train.Dockerfile, which has the same default).
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
-# --- builder: a virtual environment with the package and its pinned serving dependencies ---
+# --- builder: a virtual environment with the package and its locked serving dependencies ---
 FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -30,11 +30,12 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /build
 COPY pyproject.toml README.md ./
+COPY requirements/constraints.txt ./requirements/
 COPY src ./src
-# Build the project wheel, then install exactly it with its pinned extra into the venv (the
-# runtime stage copies the venv only, not the sources).
+# Build the project wheel, then install exactly it with its `serve` extra at the lock's versions
+# into the venv (the runtime stage copies the venv only, not the sources).
 RUN pip wheel --no-deps --wheel-dir /build/dist . \
-    && pip install "$(echo /build/dist/tweetcls-*.whl)[serve]"
+    && pip install --constraint requirements/constraints.txt "$(echo /build/dist/tweetcls-*.whl)[serve]"
 
 # --- runtime: the venv, the bundle and an unprivileged user ---
 FROM ${PYTHON_IMAGE} AS runtime

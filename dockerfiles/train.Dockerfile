@@ -3,8 +3,8 @@
 # cloud/vertex-ai-job.yaml runs it (`dvc pull data/raw && torchrun ... -m tweetcls fit ...`).
 #
 # Build from the repository root; CPU torch by default, a CUDA build by TORCH_VARIANT (any
-# variant the PyTorch index lists for the pinned torch, e.g. cu128). The torch version is
-# pyproject.toml's `train` pin, read at build time:
+# variant the PyTorch index lists for the locked torch, e.g. cu128). Every package is at the
+# version of the lock, requirements/constraints.txt (torch's is read from it at build time):
 #   docker build -f dockerfiles/train.Dockerfile -t tweetcls-train .
 #   docker build -f dockerfiles/train.Dockerfile --build-arg TORCH_VARIANT=cu128 -t tweetcls-train:cu128 .
 # Run (the default command trains configs/minilm.yaml; fit preprocesses data/raw when
@@ -15,7 +15,7 @@
 # Base image of both stages (and of dockerfiles/api.Dockerfile, which has the same default).
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
-# --- builder: a virtual environment with torch, then the package and its pinned deps ---
+# --- builder: a virtual environment with torch, then the package and its locked deps ---
 FROM ${PYTHON_IMAGE} AS builder
 
 # PyTorch wheel index variant: cpu, or a CUDA one (cu126, cu128, ...).
@@ -29,17 +29,18 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /build
 COPY pyproject.toml README.md ./
-# torch first, from the PyTorch index, at pyproject's `train` pin (exactly one "torch==X"
+COPY requirements/constraints.txt ./requirements/
+# torch first, alone, from the PyTorch index, at the lock's version (exactly one "torch==X"
 # line, else the build fails; the index's "X+cpu" satisfies "torch==X", so the next install
-# keeps this build instead of PyPI's CUDA one).
-RUN sed -n 's/^ *"\(torch==[^"]*\)",*$/\1/p' pyproject.toml > /tmp/torch-pin.txt \
+# keeps this build instead of PyPI's CUDA one and resolves torch's dependencies from PyPI).
+RUN grep -E '^torch==[^ ;]+$' requirements/constraints.txt > /tmp/torch-pin.txt \
     && test "$(wc -l < /tmp/torch-pin.txt)" -eq 1 \
-    && pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
+    && pip install --no-deps --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
         --requirement /tmp/torch-pin.txt
 
 COPY src ./src
 RUN pip wheel --no-deps --wheel-dir /build/dist . \
-    && pip install "$(echo /build/dist/tweetcls-*.whl)[train]"
+    && pip install --constraint requirements/constraints.txt "$(echo /build/dist/tweetcls-*.whl)[train]"
 
 # --- runtime: the venv, the configs and DVC metadata, an unprivileged user ---
 FROM ${PYTHON_IMAGE} AS runtime

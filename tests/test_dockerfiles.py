@@ -1,6 +1,6 @@
 """dockerfiles/: hadolint-clean, multi-stage, non-root, health-checked, one base image; the API
 image's command (``tweetcls serve``, configured by TWEETCLS_* variables) serves the tiny bundle
-without torch; the train image installs pyproject's torch pin and fits
+without torch; both install the lock's versions, the train image its torch, and it fits
 cloud/vertex-ai-job.yaml; the build context (.dockerignore) holds what the images copy and
 nothing heavy or secret.
 
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from importlib import metadata
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import pathspec
 import pytest
-import tomllib
 import yaml
+from helpers.lock import LOCK, locked_versions
 from helpers.paths import ROOT
 from packaging.requirements import Requirement
 
@@ -37,8 +38,14 @@ from tweetcls.serving.settings import ServeSettings
 
 API = ROOT / "dockerfiles" / "api.Dockerfile"
 TRAIN = ROOT / "dockerfiles" / "train.Dockerfile"
-#: How both images install the project: the one wheel built from the sources, with an extra.
-WHEEL_INSTALL = 'pip install "$(echo /build/dist/tweetcls-*.whl)[{extra}]"'
+#: Both build stages copy the lock to the path their installs name.
+LOCK_COPY = f"{LOCK.relative_to(ROOT)} ./requirements/"
+#: How both images install the project: the one wheel built from the sources, with an extra, at
+#: the lock's versions (COPY'd into the build stage before the first install).
+WHEEL_INSTALL = (
+    'pip install --constraint requirements/constraints.txt "$(echo /build/dist/tweetcls-*.whl)'
+    '[{extra}]"'
+)
 
 #: What the API image must not contain (nor import when serving).
 TRAINING_STACK = {"torch", "lightning", "pytorch-lightning", "datasets"}
@@ -112,17 +119,14 @@ SERVE_COMMAND = exec_form(final_stage(API), "CMD")
 SERVE_ENV = {k: v for k, v in env_values(final_stage(API)).items() if k.startswith("TWEETCLS_")}
 
 
-def extra_pins(extra: str) -> dict[str, str]:
-    """``name -> pinned version`` of an optional dependency group of the installed project."""
-    pins = {}
+def extra_requirements(extra: str) -> set[str]:
+    """Names of the distributions an optional dependency group of the installed project adds."""
+    names = set()
     for spec in metadata.requires("tweetcls") or []:
         requirement = Requirement(spec)
-        if requirement.marker is None or not requirement.marker.evaluate({"extra": extra}):
-            continue
-        (specifier,) = requirement.specifier
-        assert specifier.operator == "==", spec
-        pins[requirement.name] = specifier.version
-    return pins
+        if requirement.marker is not None and requirement.marker.evaluate({"extra": extra}):
+            names.add(requirement.name)
+    return names
 
 
 #: Runs ``python -m tweetcls ...`` (arguments after ``-c CODE``) as if the training stack were
@@ -238,7 +242,16 @@ def test_api_image_serves_the_bundle_with_the_serve_extra_only() -> None:
     assert "[train]" not in text and "torch" not in text.replace("no torch", "")
 
 
-def test_train_image_runs_the_cli_with_the_pinned_torch() -> None:
+@pytest.mark.parametrize(("dockerfile", "extra"), [(API, "serve"), (TRAIN, "train")])
+def test_image_installs_the_wheel_at_the_lock_versions(dockerfile: Path, extra: str) -> None:
+    steps = instructions(dockerfile)
+    (install,) = [
+        i for i, (k, a) in enumerate(steps) if k == "RUN" and WHEEL_INSTALL.format(extra=extra) in a
+    ]
+    assert ("COPY", LOCK_COPY) in steps[:install]
+
+
+def test_train_image_runs_the_cli_with_the_locked_torch() -> None:
     runtime = final_stage(TRAIN)
     assert exec_form(runtime, "ENTRYPOINT") == ["python", "-m", "tweetcls"]
     assert exec_form(runtime, "CMD") == ["fit", "--config", "configs/minilm.yaml"]
@@ -246,22 +259,23 @@ def test_train_image_runs_the_cli_with_the_pinned_torch() -> None:
     assert ("HEALTHCHECK", "NONE") in runtime  # a batch job: no server to probe
 
     text = TRAIN.read_text()
-    torch_pin = extra_pins("train")["torch"]
-    assert torch_pin not in text  # read from pyproject.toml at build time, not copied
+    torch_pin = locked_versions()["torch"]
+    assert torch_pin not in text  # read from the lock at build time, not copied
     assert arg_default(TRAIN, "TORCH_VARIANT") == "cpu"
     assert len([a for k, a in instructions(TRAIN) if k == "ARG" and "TORCH_VARIANT" in a]) == 1
     (install,) = [a for k, a in instructions(TRAIN) if k == "RUN" and "torch-pin.txt" in a]
     assert '--index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in install
+    assert "--no-deps" in install  # torch's dependencies come from PyPI, at the lock's versions
     assert install.endswith("--requirement /tmp/torch-pin.txt")
-    # the pin as the build derives it: run the RUN's first command on pyproject.toml
+    # the pin as the build derives it: run the RUN's first command on the lock
     derive = install.split(" && ")[0].replace("/tmp/torch-pin.txt", "/dev/stdout")
     derived = subprocess.run(
         ["sh", "-c", derive], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert derived == f"torch=={torch_pin}\n"
     steps = instructions(TRAIN)
-    copies = [i for i, (k, a) in enumerate(steps) if k == "COPY" and "pyproject.toml" in a]
-    assert copies and copies[0] < steps.index(("RUN", install))  # pyproject is there first
+    copies = [i for i, (k, a) in enumerate(steps) if k == "COPY" and LOCK_COPY in a]
+    assert copies and copies[0] < steps.index(("RUN", install))  # the lock is there first
     assert WHEEL_INSTALL.format(extra="train") in text
 
 
@@ -283,7 +297,7 @@ def test_train_image_fits_the_vertex_ai_job() -> None:
     # `dvc pull data/raw` in the image: the pointer, the remote config, and no git needed
     assert {".dvc/config", "data/raw.dvc"} <= set(copied)
     assert ("RUN", "dvc config --local core.no_scm true") in runtime
-    assert "dvc" in extra_pins("train") and "torch" in extra_pins("train")  # dvc, torchrun
+    assert {"dvc", "torch"} <= extra_requirements("train")  # dvc, torchrun
 
 
 def test_serve_extra_pulls_in_no_training_stack() -> None:

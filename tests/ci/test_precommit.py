@@ -68,3 +68,19 @@ def test_hooks_refuse_a_data_file(copy: Path, tmp_path: Path) -> None:
         subprocess.run(["git", "rm", "-q", "-f", str(data)], cwd=copy, check=True)
     assert result.returncode != 0
     assert "DVC" in result.stdout
+
+
+def test_lock_hook_regenerates_the_lock_when_a_range_changes(copy: Path, tmp_path: Path) -> None:
+    """Narrowing a range in pyproject.toml makes the `lock` hook rewrite the lock, and fail."""
+    pyproject, lock = copy / "pyproject.toml", copy / "requirements" / "constraints.txt"
+    text = pyproject.read_text(encoding="utf-8")
+    assert '"pytest-timeout>=2.4.0,<3"' in text and "\npytest-timeout==2.4.0\n" in lock.read_text()
+    pyproject.write_text(text.replace('"pytest-timeout>=2.4.0,<3"', '"pytest-timeout<2.4"'))
+    try:
+        result = run(["pre-commit", "run", "lock", "--files", str(pyproject)], copy, tmp_path)
+        relocked = lock.read_text(encoding="utf-8")
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=copy, check=True)
+    assert result.returncode != 0
+    assert "files were modified by this hook" in result.stdout
+    assert "\npytest-timeout==2.3." in relocked and "pytest-timeout==2.4.0" not in relocked

@@ -1,7 +1,9 @@
-"""Schema checks of the CI files (check-jsonschema's vendored schemas, offline)."""
+"""Checks of the CI files: check-jsonschema's vendored schemas (offline), actionlint, and what
+the workflows install (the lock) and test (the Python versions pyproject.toml supports)."""
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from helpers.paths import ROOT, VENV_BIN
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 CHECK = VENV_BIN / "check-jsonschema"
+ACTIONLINT = ROOT / ".github" / "actionlint" / "run"
+LOCK = "requirements/constraints.txt"
 
 
 def _check(schema: str, *files: Path) -> subprocess.CompletedProcess:
@@ -68,9 +72,48 @@ def test_actions_pinned(path):
 
 
 def test_matrix():
+    """Three Python versions from pyproject's lowest supported one on, plus a macOS job."""
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    major, minor = map(int, re.fullmatch(r">=(\d+)\.(\d+)", requires).groups())
     matrix = _load(ROOT / ".github" / "workflows" / "ci.yml")["jobs"]["test"]["strategy"]["matrix"]
-    assert {"3.10", "3.11", "3.12"} <= set(matrix["python"])
+    assert matrix["python"] == [f"{major}.{minor + i}" for i in range(3)]
     assert any(inc["os"].startswith("macos") for inc in matrix["include"])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_installs_and_caches_by_the_lock(path):
+    """pip's cache is keyed on the lock, and every pip install in a run step uses it."""
+    for step in _steps(_load(path)):
+        if step.get("uses", "").startswith("actions/setup-python"):
+            assert step["with"]["cache-dependency-path"] == LOCK
+        for command in re.findall(r"pip install [^&\n]*", step.get("run", "")):
+            if "lower_bounds.py" not in command:  # the oldest-deps job's deliberate override
+                assert f"--constraint {LOCK}" in command, command
+
+
+def test_oldest_deps_job_installs_the_lower_bounds():
+    steps = [
+        s.get("run", "")
+        for s in _load(ROOT / ".github/workflows/ci.yml")["jobs"]["oldest-deps"]["steps"]
+    ]
+    assert "pip install $(python scripts/lower_bounds.py torch lightning)" in steps
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint_finds_nothing(path):
+    r = subprocess.run([str(ACTIONLINT), str(path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_actionlint_flags_untrusted_input_in_a_script(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: issues\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.issue.title }}\n"
+    )
+    r = subprocess.run([str(ACTIONLINT), str(bad)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert f"{bad}:6:" in r.stdout and "potentially untrusted" in r.stdout
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
