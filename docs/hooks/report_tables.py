@@ -1,0 +1,358 @@
+"""Tables of the pipeline's JSON reports in ``reports/`` (``<!-- generated: results -->``).
+
+One renderer per report, each reading the keys its command writes; the source line under each
+table gives the file, its modification time and last commit. A report that is missing, is not
+a JSON object or lacks a key its table needs raises :class:`PluginError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / "reports"
+
+#: Two-sided 95% Student t quantiles by degrees of freedom (the fold means' intervals).
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """Format one value as the tables show it (floats to ``digits`` places)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value is None:
+        return "—"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def interval(low: float, high: float, digits: int = 4) -> str:
+    """``[low, high]`` with both ends formatted."""
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
+    """A Markdown table; ``align`` holds one ``l`` or ``r`` per column (default: left)."""
+    rule = ["---:" if (align[i : i + 1] == "r") else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read one JSON report; raise :class:`PluginError` naming it if missing or malformed."""
+    if not path.is_file():
+        raise PluginError(f"generated results: report {path} is missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PluginError(f"generated results: report {path} is malformed: {error}") from error
+    if not isinstance(data, dict):
+        raise PluginError(f"generated results: report {path} is malformed: not a JSON object")
+    return data
+
+
+def git_commit(path: Path) -> str:
+    """``<short hash> <date>`` of the last commit that touched ``path``, or ``""``."""
+    try:
+        return subprocess.run(
+            ["git", "log", "-1", "--format=%h %cs", "--", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(path: Path, label: str) -> str:
+    """The source line of a table: file, modification time (UTC) and last commit."""
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    parts = [f"`{label}`", f"modified {mtime:%Y-%m-%d %H:%M} UTC"]
+    commit = git_commit(path)
+    parts.append(f"last commit {commit}" if commit else "not committed")
+    return "Source: " + ", ".join(parts) + "."
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of ``values`` and its 95% t interval (the mean itself twice for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = T95.get(len(values) - 1, 1.96) * sd / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def ci_of(value: Any) -> str:
+    """An interval given as ``[low, high]`` or ``{"low", "high"}``; ``""`` if absent."""
+    if isinstance(value, dict) and {"low", "high"} <= value.keys():
+        return interval(value["low"], value["high"])
+    if isinstance(value, list) and len(value) == 2:
+        return interval(value[0], value[1])
+    return ""
+
+
+def render_metrics(data: dict[str, Any]) -> str:
+    """Test metrics of the pipeline model, with the F1 interval."""
+    threshold = fmt(data["threshold"], 2)
+    rows = [
+        (f"**F1** at the decision threshold {threshold}", f"**{fmt(data['f1'])}**"),
+        ("95% bootstrap interval of F1", ci_of(data.get("f1_ci"))),
+        ("precision", fmt(data["precision"])),
+        ("recall", fmt(data["recall"])),
+        ("accuracy", fmt(data["accuracy"])),
+        ("AUROC", fmt(data["auroc"])),
+        ("average precision", fmt(data.get("average_precision"))),
+        ("expected calibration error", fmt(data.get("calibration_error"))),
+        ("cross-entropy loss", fmt(data.get("loss"))),
+        (
+            "F1 at the in-sample tuned threshold "
+            f"{fmt(data.get('threshold_tuned'), 3)} (diagnostic: tuned on the same tweets)",
+            fmt(data.get("f1_tuned")),
+        ),
+    ]
+    note = f"{data['samples']} tweets: {fmt(data.get('evaluated_on', ''))}.\n\n"
+    return note + table(("metric", "value"), rows, "lr")
+
+
+def render_export(data: dict[str, Any]) -> str:
+    """F1 and parity of each exported backend against PyTorch, with file sizes."""
+    backends: dict[str, dict[str, Any]] = data["backends"]
+    sizes: dict[str, float] = data.get("size_mb", {})
+    order = sorted(
+        backends,
+        key=lambda name: (
+            ("pytorch", "onnx", "onnx-int8").index(name)
+            if name in ("pytorch", "onnx", "onnx-int8")
+            else 9
+        ),
+    )
+    rows = [
+        (
+            f"`{name}`",
+            fmt(b["f1"]),
+            ci_of(b.get("f1_ci")),
+            fmt(b["precision"]),
+            fmt(b["recall"]),
+            fmt(b["accuracy"]),
+            fmt(b["agreement"]),
+            fmt(b["max_abs_prob_diff"], 6),
+            fmt(sizes.get(name), 1),
+        )
+        for name, b in ((name, backends[name]) for name in order)
+    ]
+    header = (
+        "backend",
+        "F1",
+        "F1 95% CI",
+        "precision",
+        "recall",
+        "accuracy",
+        "label agreement with PyTorch",
+        "max probability difference",
+        "size (MB)",
+    )
+    quant = data.get("quantization", {})
+    drop = data.get("int8_f1_drop")
+    note = (
+        f"Bundle `{data.get('bundle')}` (version `{data.get('version')}`), {data['samples']} "
+        f"validation tweets at threshold {fmt(data.get('threshold'), 2)}, ONNX opset "
+        f"{data.get('onnx_opset')}. int8 F1 drop against PyTorch: {fmt(drop)} (guard: at most "
+        f"{fmt(data.get('max_f1_drop'), 3)}). Quantization: {quant.get('weight_type')} weights "
+        f"of {', '.join(quant.get('op_types_to_quantize', []))}, per channel "
+        f"{fmt(quant.get('per_channel'))}; {len(quant.get('fp32_nodes', []))} MatMuls fed by "
+        f"{', '.join(quant.get('fp32_matmuls_fed_by', [])) or '—'} kept in fp32.\n\n"
+    )
+    return table(header, rows, "lrlrrrrrr") + "\n" + note
+
+
+def render_kfold(data: dict[str, Any]) -> str:
+    """Per-fold F1, the folds' mean with its interval, and the out-of-fold and ensemble F1."""
+    folds: list[dict[str, Any]] = data["folds"]
+    rows: list[tuple[Any, ...]] = [
+        (
+            f["fold"],
+            fmt(f["oof_f1"]),
+            fmt(f["heldout_f1"]),
+            fmt(f.get("heldout_f1_tuned")),
+            fmt(f.get("threshold"), 3),
+        )
+        for f in folds
+    ]
+    oof = mean_ci([f["oof_f1"] for f in folds])
+    held = mean_ci([f["heldout_f1"] for f in folds])
+    rows.append(
+        (
+            "**mean** [95% t interval]",
+            f"{fmt(oof[0])} {interval(oof[1], oof[2])}",
+            f"{fmt(held[0])} {interval(held[1], held[2])}",
+            "",
+            "",
+        )
+    )
+    per_fold = table(
+        (
+            "fold",
+            "F1 on its own fold",
+            "F1 on held-out val.csv",
+            "tuned F1 (held-out)",
+            "fold threshold",
+        ),
+        rows,
+        "rrrrr",
+    )
+    summary = [
+        (
+            "out-of-fold F1 at 0.5 (every tweet of `train.csv`, by the fold that left it out)",
+            fmt(data["oof_f1"]),
+        ),
+        (
+            f"out-of-fold F1 at the out-of-fold threshold {fmt(data.get('oof_threshold'), 3)}",
+            fmt(data.get("oof_f1_tuned")),
+        ),
+        (
+            f"fold models alone on the {data['heldout_samples']} held-out tweets: mean",
+            fmt(data["single_heldout_f1_mean"]),
+        ),
+        (
+            "**ensemble** (mean probability of the folds) on the held-out tweets",
+            f"**{fmt(data['ensemble_heldout_f1'])}** {ci_of(data.get('ensemble_heldout_f1_ci'))}",
+        ),
+        (
+            "ensemble at the out-of-fold threshold",
+            fmt(data.get("ensemble_heldout_f1_oof_threshold")),
+        ),
+    ]
+    return f"{data['num_folds']} folds.\n\n" + per_fold + "\n" + table(("", "F1"), summary, "lr")
+
+
+def render_ensemble(data: dict[str, Any]) -> str:
+    """Members and combiners side by side: F1 with intervals, AUROC, gains, stack weights."""
+    weights: dict[str, float] = data.get("stack_weights_normalised", {})
+    rows = [
+        (
+            f"`{m['name']}`" + (" (best member)" if m["name"] == data.get("best_member") else ""),
+            "member",
+            fmt(m["f1"]["estimate"]),
+            ci_of(m["f1"]),
+            fmt(m.get("auroc")),
+            fmt(m.get("threshold"), 2),
+            "—",
+            fmt(weights.get(m["name"]), 3),
+        )
+        for m in data["members"]
+    ]
+    for name, c in data.get("combiners", {}).items():
+        gain = c.get("gain_over_best_member", {})
+        chosen = " **(chosen)**" if name == data.get("method") else ""
+        rows.append(
+            (
+                f"`{name}`{chosen}",
+                "combiner",
+                fmt(c["f1"]["estimate"]),
+                ci_of(c["f1"]),
+                fmt(c.get("auroc")),
+                fmt(c.get("threshold"), 2),
+                f"{fmt(gain.get('estimate'))} {ci_of(gain)}" if gain else "—",
+                "",
+            )
+        )
+    header = (
+        "model",
+        "kind",
+        "F1",
+        "F1 95% CI",
+        "AUROC",
+        "threshold",
+        "F1 gain over the best member [95% CI, paired]",
+        "stack weight (normalised)",
+    )
+    sources = ", ".join(f"`{k}` = `{v}`" for k, v in data.get("sources", {}).items())
+    note = f"{data['samples']} tweets: {fmt(data.get('evaluated_on', ''))}. Members: {sources}.\n\n"
+    return note + table(header, rows, "llrlrrlr")
+
+
+def _counts(name: str, split: dict[str, Any]) -> tuple[Any, ...]:
+    """One row of the split table."""
+    rate = split.get("positive_rate")
+    return (
+        name,
+        f"{split['rows']:,}",
+        fmt(split.get("positive")),
+        fmt(rate) if rate is not None else "—",
+    )
+
+
+def render_data(data: dict[str, Any]) -> str:
+    """Row counts per split, the de-duplication counts and the token lengths."""
+    raw = data["raw"]
+    split = data.get("split", {})
+    rows = [
+        _counts("raw `train.csv`", raw["train"]),
+        _counts(
+            f"train (after de-duplication, {1 - split.get('val_fraction', 0):.0%})", data["train"]
+        ),
+        _counts(f"val (held out, {split.get('val_fraction', 0):.0%})", data["val"]),
+        _counts("test (Kaggle, unlabelled)", data["test"]),
+    ]
+    splits = table(("split", "rows", "positive", "positive rate"), rows, "lrrr")
+    dedup = data.get("deduplication", {})
+    dedup_rows = [(key.replace("_", " "), fmt(value)) for key, value in dedup.items()]
+    lengths = data.get("token_length", {})
+    train_lengths = lengths.get("train", {})
+    tokenizer = "/".join(Path(str(lengths.get("tokenizer", ""))).parts[-2:])
+    length_table = table(
+        ("split", *train_lengths), [("train", *train_lengths.values())], "l" + "r" * 9
+    )
+    return (
+        f"Split seed {split.get('seed')}.\n\n"
+        + splits
+        + "\n"
+        + table(("de-duplication", "count"), dedup_rows, "lr")
+        + f"\nToken lengths (tokenizer `{tokenizer}`), percentiles:\n\n"
+        + length_table
+    )
+
+
+#: The reports the results page renders: file name -> (title, renderer).
+REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "metrics.json": ("Test metrics of the pipeline model (`dvc repro`)", render_metrics),
+    "export.json": ("Export: PyTorch, ONNX fp32 and int8 (`tweetcls export`)", render_export),
+    "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
+    "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
+    "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),
+    "data.json": ("Data (`tweetcls preprocess`)", render_data),
+}
+
+
+def render_report(path: Path, title: str, render: Callable[[dict[str, Any]], str]) -> str:
+    """One report's section: title, table(s) and source line."""
+    data = load_report(path)
+    try:
+        body = render(data)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as error:
+        raise PluginError(
+            f"generated results: report {path} is malformed: {type(error).__name__}: {error}"
+        ) from error
+    return f"### {title}\n\n{body}\n{provenance(path, f'reports/{path.name}')}\n"
+
+
+def render_results(reports_dir: Path = REPORTS) -> str:
+    """The Markdown sections of every report in :data:`REPORT_FILES` under ``reports_dir``."""
+    return "\n".join(
+        render_report(Path(reports_dir) / name, title, render)
+        for name, (title, render) in REPORT_FILES.items()
+    )
