@@ -63,27 +63,28 @@ def load_report(path: Path) -> dict[str, Any]:
     return data
 
 
-def git_commit(path: Path) -> str:
-    """``<short hash> <date>`` of the last commit that touched ``path``, or ``""``."""
+def git(*args: str) -> str:
+    """The output of ``git ARGS`` in the repository, or ``""`` when git is not there."""
     try:
         return subprocess.run(
-            ["git", "log", "-1", "--format=%h %cs", "--", str(path)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
 def provenance(path: Path, label: str) -> str:
-    """The source line of a table: file, modification time (UTC) and last commit."""
+    """The source line of a table: file, and when its numbers were written.
+
+    A file as committed is dated by the commit that wrote it (a checkout's modification time
+    says when it was checked out, not measured); a changed or new one by its modification time.
+    """
+    commit = git("log", "-1", "--format=%h %cs", "--", str(path))
+    if commit and not git("status", "--porcelain", "--", str(path)):
+        return f"Source: `{label}`, as committed in {commit}."
     mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-    parts = [f"`{label}`", f"modified {mtime:%Y-%m-%d %H:%M} UTC"]
-    commit = git_commit(path)
-    parts.append(f"last commit {commit}" if commit else "not committed")
-    return "Source: " + ", ".join(parts) + "."
+    state = f"changed since its last commit {commit}" if commit else "not committed"
+    return f"Source: `{label}`, written {mtime:%Y-%m-%d %H:%M} UTC ({state})."
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
