@@ -83,6 +83,39 @@ def test_postgres_round_trip(postgres_url):  # noqa: F811
     assert [index["column_names"] for index in indexes] == [["time"]]
 
 
+def check_create_table_race(url: str) -> None:
+    """Another process creates the table between this log's existence check and its CREATE
+    (two server workers starting at once): the log still opens, and writes."""
+    other = sa.create_engine(url)
+    raced = []
+
+    def the_other_worker_creates_it_first(target, connection, **kw):
+        if not raced:
+            raced.append(True)
+            with other.begin() as other_connection:
+                target.create(other_connection)
+
+    sa.event.listen(logtable.prediction_log, "before_create", the_other_worker_creates_it_first)
+    try:
+        log = RequestLog(url)
+    finally:
+        sa.event.remove(logtable.prediction_log, "before_create", the_other_worker_creates_it_first)
+        other.dispose()
+    assert raced
+    with log:
+        log.record(records(3))
+        log.flush()
+        assert len(log.read(T0, T0 + timedelta(hours=1))) == 3
+
+
+def test_a_worker_that_loses_the_create_table_race_opens_the_log(tmp_path):
+    check_create_table_race(f"sqlite:///{tmp_path / 'requests.db'}")
+
+
+def test_a_worker_that_loses_the_create_table_race_opens_the_log_postgres(postgres_url):  # noqa: F811
+    check_create_table_race(postgres_url)
+
+
 def test_text_is_stored_only_when_configured(tmp_path):
     with RequestLog(f"sqlite:///{tmp_path / 'r.db'}") as log:
         log.record(records(3))

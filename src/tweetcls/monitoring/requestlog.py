@@ -24,9 +24,11 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import (
+    IntegrityError,
     InterfaceError,
     NoSuchModuleError,
     OperationalError,
+    ProgrammingError,
     SQLAlchemyError,
 )
 
@@ -180,7 +182,17 @@ class RequestLog:
         return row
 
     def _create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the table (and its indexes) unless it exists.
+
+        Server workers open one database at the same moment: another may create the table
+        between this one's check and its ``CREATE TABLE``, which then fails ("already exists"
+        on SQLite, a duplicate on PostgreSQL). The second attempt finds the table and creates
+        nothing; a failure that was not that race fails again and is raised.
+        """
+        try:
+            metadata.create_all(self.engine)
+        except (OperationalError, ProgrammingError, IntegrityError):
+            metadata.create_all(self.engine)
         self._schema_ready = True
 
     def _insert(self, rows: list[dict[str, Any]]) -> bool:
