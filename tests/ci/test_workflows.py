@@ -82,10 +82,11 @@ def test_matrix():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_installs_and_caches_by_the_lock(path):
-    """pip's cache is keyed on the lock, and every pip install in a run step uses it."""
+    """pip's cache is keyed on pyproject.toml and the lock, and every pip install uses the lock."""
     for step in _steps(_load(path)):
         if step.get("uses", "").startswith("actions/setup-python"):
-            assert step["with"]["cache-dependency-path"] == LOCK
+            keys = step["with"]["cache-dependency-path"].split()
+            assert sorted(keys) == ["pyproject.toml", LOCK]
         for command in re.findall(r"pip install [^&\n]*", step.get("run", "")):
             if "lower_bounds.py" not in command:  # the oldest-deps job's deliberate override
                 assert f"--constraint {LOCK}" in command, command
