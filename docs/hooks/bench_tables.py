@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
-from report_tables import REPORTS, fmt, load_report, provenance, table
+from report_tables import REPORTS, fmt, load_report, provenance, render_checked, table
 
 BENCH = REPORTS / "bench"
 MANIFEST = "manifest.json"
@@ -202,12 +202,7 @@ def render_entry(name: str, entry: dict[str, Any], bench_dir: Path) -> str:
     path = bench_dir / str(entry.get("file", f"{name}.json"))
     data = load_report(path)
     title, render = renderer_for(entry["command"], path)
-    try:
-        body = render(data)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as error:
-        raise PluginError(
-            f"generated bench: {path} is malformed: {type(error).__name__}: {error}"
-        ) from error
+    body = render_checked(render, data, path, "generated bench:")
     try:
         run = run_line(entry)
     except (KeyError, TypeError, ValueError) as error:

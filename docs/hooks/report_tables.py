@@ -1,14 +1,14 @@
 """Tables of the pipeline's JSON reports in ``reports/`` (``<!-- generated: results -->``).
 
 One renderer per report, each reading the keys its command writes; the source line under each
-table gives the file, its modification time and last commit. A report that is missing, is not
-a JSON object or lacks a key its table needs raises :class:`PluginError` naming the file.
+table gives the file and when its numbers were written (:func:`provenance`). A report that is
+missing, is not a JSON object or lacks a key its table needs raises :class:`PluginError` naming
+the file.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
 
-#: Two-sided 95% Student t quantiles by degrees of freedom (the fold means' intervals).
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+#: Export backends in the order the export table lists them (any other one after them).
+BACKEND_ORDER = ("pytorch", "onnx", "onnx-int8")
+#: What a renderer raises on a report that lacks a key or holds a value of the wrong kind.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -92,8 +95,7 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, mean, mean
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    half = T95.get(len(values) - 1, 1.96) * sd / math.sqrt(len(values))
+    half = float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
     return mean, mean - half, mean + half
 
 
@@ -135,11 +137,7 @@ def render_export(data: dict[str, Any]) -> str:
     sizes: dict[str, float] = data.get("size_mb", {})
     order = sorted(
         backends,
-        key=lambda name: (
-            ("pytorch", "onnx", "onnx-int8").index(name)
-            if name in ("pytorch", "onnx", "onnx-int8")
-            else 9
-        ),
+        key=lambda name: BACKEND_ORDER.index(name) if name in BACKEND_ORDER else len(BACKEND_ORDER),
     )
     rows = [
         (
@@ -339,15 +337,20 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
 }
 
 
+def render_checked(
+    render: Callable[[dict[str, Any]], str], data: dict[str, Any], path: Path, what: str
+) -> str:
+    """``render(data)``; a key or value it cannot use raises :class:`PluginError` naming
+    ``path`` (``what``: the message's prefix, e.g. ``generated results: report``)."""
+    try:
+        return render(data)
+    except MALFORMED as error:
+        raise PluginError(f"{what} {path} is malformed: {type(error).__name__}: {error}") from error
+
+
 def render_report(path: Path, title: str, render: Callable[[dict[str, Any]], str]) -> str:
     """One report's section: title, table(s) and source line."""
-    data = load_report(path)
-    try:
-        body = render(data)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError) as error:
-        raise PluginError(
-            f"generated results: report {path} is malformed: {type(error).__name__}: {error}"
-        ) from error
+    body = render_checked(render, load_report(path), path, "generated results: report")
     return f"### {title}\n\n{body}\n{provenance(path, f'reports/{path.name}')}\n"
 
 
