@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -19,12 +20,13 @@ from packaging.utils import canonicalize_name
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 
-def requirements(pyproject: Path) -> list[Requirement]:
-    """The project's dependencies and those of every optional group."""
+def requirements(pyproject: Path, groups: Iterable[str] | None = None) -> list[Requirement]:
+    """The project's dependencies and those of its optional ``groups`` (default: every one)."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    optional = project.get("optional-dependencies", {})
     specs = list(project.get("dependencies", []))
-    for group in project.get("optional-dependencies", {}).values():
-        specs += group
+    for group in optional if groups is None else groups:
+        specs += optional[group]
     return [Requirement(spec) for spec in specs]
 
 

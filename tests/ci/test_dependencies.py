@@ -4,7 +4,6 @@ CI's oldest-deps job installs read from pyproject.toml."""
 
 from __future__ import annotations
 
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -17,13 +16,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 lower_bounds = import_script("lower_bounds")
-PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 #: The groups install.sh, CI and the images install; `mpnet` is model weights in five pinned
 #: 0.0.1 packages, installed on request and outside the lock.
 LOCKED_GROUPS = ("train", "serve", "dev", "gcs")
-REQUIREMENTS = [Requirement(s) for s in PROJECT["dependencies"]] + [
-    Requirement(s) for group in LOCKED_GROUPS for s in PROJECT["optional-dependencies"][group]
-]
+REQUIREMENTS = lower_bounds.requirements(ROOT / "pyproject.toml", LOCKED_GROUPS)
 
 
 @pytest.mark.parametrize("requirement", REQUIREMENTS, ids=str)
