@@ -347,6 +347,7 @@ def test_dockerignore_keeps_sources_and_the_bundle_drops_data_runs_and_secrets()
         "runs/serving/requests.db",
         ".dvc/cache/files/md5/ab/cdef",
         ".dvc/config.local",
+        "gha-creds-0123456789abcdef.json",
         "src/tweetcls/__pycache__/cli.cpython-311.pyc",
         ".pytest_cache/v/cache/lastfailed",
         ".ruff_cache/CACHEDIR.TAG",
