@@ -6,11 +6,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import pandas as pd
 import torch
-from datasets import Dataset, disable_progress_bars
+from datasets import Dataset, concatenate_datasets, disable_progress_bars
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from sklearn.model_selection import StratifiedKFold
 from torch.utils.data import DataLoader
@@ -38,7 +39,9 @@ class DisasterTweetsDataModule(L.LightningDataModule):
     ``val.csv``; ``test`` scores ``val.csv`` (Kaggle's test set has no labels); ``predict``
     labels ``test.csv``. With ``num_folds`` >= 2 (cross-validation), ``fit``/``validate`` use
     ``train.csv`` without fold ``fold`` for training and that fold for validation, so
-    ``val.csv`` stays held out for ``test`` and for comparing fold models with their ensemble.
+    ``val.csv`` stays held out for ``test`` and for comparing fold models with their ensemble;
+    with ``fold_pool: labelled`` the folds divide ``train.csv`` and ``val.csv`` together, so
+    that out-of-fold predictions score every labelled tweet (nothing is held out then).
 
     Args:
         pretrained_model: Hub name or directory whose tokenizer is used. Linked from
@@ -48,8 +51,11 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         val_fraction: Share of the labelled tweets held out for validation, in [0.1, 0.5].
         split_seed: Seed of the stratified train/val split and of the folds (independent of the
             training seed).
-        num_folds: Stratified folds of ``train.csv`` for cross-validation; 1 turns it off.
+        num_folds: Stratified folds for cross-validation; 1 turns it off.
         fold: Which fold (0-based) validates when ``num_folds`` >= 2.
+        fold_pool: The tweets the folds divide: ``train`` (``train.csv``; ``val.csv`` stays
+            held out) or ``labelled`` (``train.csv`` and ``val.csv``: out-of-fold predictions
+            for all labelled tweets, the protocol recipes are compared by).
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for validation, test and predict; ``None`` uses
             ``2 * batch_size``.
@@ -73,6 +79,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         split_seed: int = 42,
         num_folds: int = 1,
         fold: int = 0,
+        fold_pool: Literal["train", "labelled"] = "train",
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         max_length: int = 128,
@@ -105,6 +112,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.num_folds = num_folds
         self.fold = fold
+        self.fold_pool = fold_pool
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 2 * batch_size
         self.max_length = max_length
@@ -216,7 +224,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         )
 
     def fold_indices(self, labels: list[int]) -> tuple[list[int], list[int]]:
-        """(training rows, validation rows) of ``train.csv`` for fold ``fold``."""
+        """(training rows, validation rows) of the fold pool for fold ``fold``."""
         folds = StratifiedKFold(self.num_folds, shuffle=True, random_state=self.split_seed)
         train_rows, val_rows = list(folds.split(labels, labels))[self.fold]
         return train_rows.tolist(), val_rows.tolist()
@@ -252,6 +260,8 @@ class DisasterTweetsDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and "val" not in self.datasets:
             train = self.load_split("train")
+            if self.num_folds > 1 and self.fold_pool == "labelled":
+                train = concatenate_datasets([train, self.load_split("val")])
             if self.soft_targets is not None:
                 train = self.with_soft_targets(train)
             if self.num_folds == 1:

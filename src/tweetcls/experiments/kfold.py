@@ -12,6 +12,7 @@ already have ``predictions.csv`` are skipped, so an interrupted run resumes wher
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import lightning as L
@@ -30,6 +31,10 @@ from tweetcls.models.classifier import TweetClassifier
 from tweetcls.models.threshold import best_f1_threshold, choose_threshold
 from tweetcls.training.cli import run_cli_class
 from tweetcls.training.preprocess_cli import PreprocessCLI
+
+#: The out-of-fold predictions of a run (``id, probability, target``), under ``out``: what
+#: ``tweetcls ablation`` compares recipes on.
+OOF_FILE = "oof.csv"
 
 #: Prediction roles written per fold: out-of-fold, held-out validation, Kaggle test.
 ROLES = {"oof": "val", "heldout": "test", "test": "predict"}
@@ -55,8 +60,13 @@ def fold_datamodule(args: list[str]) -> tuple[DisasterTweetsDataModule, dict]:
 
 
 def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
-    """Probabilities of the fold's best checkpoint for every role in :data:`ROLES`."""
+    """Probabilities of the fold's best checkpoint for every role in :data:`ROLES`.
+
+    Folds over all labelled tweets (``data.fold_pool: labelled``) hold nothing out: no
+    ``heldout`` role then.
+    """
     data, trainer_config = fold_datamodule(args)
+    roles = {r: d for r, d in ROLES.items() if data.fold_pool == "train" or r != "heldout"}
     best = fold_dir / "checkpoints" / "best.ckpt"
     if not best.is_file():
         raise ConfigError(f"{best}: missing; the fold's fit did not save a best checkpoint")
@@ -73,7 +83,7 @@ def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
     data.setup("test")
     data.setup("predict")
     frames = []
-    for role, data_role in ROLES.items():
+    for role, data_role in roles.items():
         batches = trainer.predict(model, dataloaders=data.eval_loader(data_role))
         frames.append(
             pd.DataFrame(
@@ -96,53 +106,57 @@ def _f1(probs, labels, threshold: float = 0.5) -> float:
     )
 
 
-def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd.DataFrame]:
+def out_of_fold(predictions: list[pd.DataFrame], data_dir: Path, fold_pool: str) -> pd.DataFrame:
+    """``id, probability, target`` of every tweet of the fold pool, once each.
+
+    Args:
+        predictions: The folds' prediction frames.
+        data_dir: The processed data the folds were drawn from.
+        fold_pool: ``data.fold_pool`` of the folds: ``train`` or ``labelled``.
+    """
+    names = ["train.csv"] + (["val.csv"] if fold_pool == "labelled" else [])
+    labels = pd.concat([read_processed(data_dir, n) for n in names]).set_index("id")["target"]
+    oof = pd.concat([p[p.role == "oof"] for p in predictions])[["id", "probability"]]
+    if oof["id"].duplicated().any() or set(oof["id"]) != set(labels.index):
+        raise ConfigError(f"out-of-fold predictions do not cover {' + '.join(names)} exactly once")
+    return oof.assign(target=labels.loc[oof["id"]].to_numpy()).reset_index(drop=True)
+
+
+def summarize(
+    predictions: list[pd.DataFrame], data_dir: Path, fold_pool: str = "train"
+) -> tuple[dict, pd.DataFrame]:
     """(report, ensemble test predictions) from the folds' prediction frames."""
     labels = pd.concat(
         [read_processed(data_dir, "train.csv"), read_processed(data_dir, "val.csv")]
     ).set_index("id")["target"]
-    oof = pd.concat([p[p.role == "oof"] for p in predictions])
-    if oof["id"].duplicated().any() or len(oof) != len(read_processed(data_dir, "train.csv")):
-        raise ConfigError("out-of-fold predictions do not cover train.csv exactly once")
-    oof_labels = labels.loc[oof["id"]].to_numpy()
+    oof = out_of_fold(predictions, data_dir, fold_pool)
+    oof_labels = oof["target"].to_numpy()
     _, oof_f1_tuned = best_f1_threshold(oof["probability"].to_numpy(), oof_labels)
     # 0.5 unless tuning on the out-of-fold predictions wins beyond bootstrap noise
     choice = choose_threshold(oof["probability"].to_numpy(), oof_labels)
     threshold = choice.threshold
-    heldout = [p[p.role == "heldout"].set_index("id")["probability"] for p in predictions]
-    heldout_labels = labels.loc[heldout[0].index].to_numpy()
-    mean_heldout = pd.concat(heldout, axis=1).mean(axis=1)
     folds = []
-    for fold, (frame, probs) in enumerate(zip(predictions, heldout, strict=True)):
-        fold_threshold = float(frame["threshold"].iloc[0])
+    for fold, frame in enumerate(predictions):
+        own = frame[frame.role == "oof"]
         folds.append(
             {
                 "fold": fold,
-                "oof_f1": _f1(
-                    frame[frame.role == "oof"]["probability"].to_numpy(),
-                    labels.loc[frame[frame.role == "oof"]["id"]].to_numpy(),
-                ),
-                "heldout_f1": _f1(probs.to_numpy(), heldout_labels),
-                "heldout_f1_tuned": _f1(probs.to_numpy(), heldout_labels, fold_threshold),
-                "threshold": round(fold_threshold, 6),
+                "oof_f1": _f1(own["probability"].to_numpy(), labels.loc[own["id"]].to_numpy()),
+                "threshold": round(float(frame["threshold"].iloc[0]), 6),
             }
         )
-    single = [f["heldout_f1"] for f in folds]
     report = {
         "num_folds": len(predictions),
+        "oof_samples": len(oof),
         "oof_f1": _f1(oof["probability"].to_numpy(), oof_labels),
+        "oof_f1_ci": f1_interval(oof["probability"].to_numpy(), oof_labels).as_dict(),
         "oof_f1_tuned": round(float(oof_f1_tuned), 6),
         "oof_threshold": round(float(threshold), 6),
         "oof_threshold_choice": choice.as_dict(),
-        "single_heldout_f1_mean": round(sum(single) / len(single), 6),
-        "ensemble_heldout_f1": _f1(mean_heldout.to_numpy(), heldout_labels),
-        "ensemble_heldout_f1_ci": f1_interval(mean_heldout.to_numpy(), heldout_labels).as_dict(),
-        "ensemble_heldout_f1_oof_threshold": _f1(
-            mean_heldout.to_numpy(), heldout_labels, float(threshold)
-        ),
-        "heldout_samples": len(heldout_labels),
         "folds": folds,
     }
+    if (predictions[0].role == "heldout").any():
+        report.update(heldout_summary(predictions, labels, threshold, folds))
     test = pd.concat(
         [p[p.role == "test"].set_index("id")["probability"] for p in predictions], axis=1
     ).mean(axis=1)
@@ -151,6 +165,30 @@ def summarize(predictions: list[pd.DataFrame], data_dir: Path) -> tuple[dict, pd
     )
     submission["probability"] = test.to_numpy().round(6)
     return report, submission
+
+
+def heldout_summary(
+    predictions: list[pd.DataFrame], labels: pd.Series, threshold: float, folds: list[dict]
+) -> dict:
+    """The fold models and their ensemble on the held-out ``val.csv`` (``fold_pool: train``);
+    adds each fold's held-out F1 to ``folds``."""
+    heldout = [p[p.role == "heldout"].set_index("id")["probability"] for p in predictions]
+    heldout_labels = labels.loc[heldout[0].index].to_numpy()
+    mean_heldout = pd.concat(heldout, axis=1).mean(axis=1)
+    for entry, frame, probs in zip(folds, predictions, heldout, strict=True):
+        fold_threshold = float(frame["threshold"].iloc[0])
+        entry["heldout_f1"] = _f1(probs.to_numpy(), heldout_labels)
+        entry["heldout_f1_tuned"] = _f1(probs.to_numpy(), heldout_labels, fold_threshold)
+    single = [f["heldout_f1"] for f in folds]
+    return {
+        "single_heldout_f1_mean": round(sum(single) / len(single), 6),
+        "ensemble_heldout_f1": _f1(mean_heldout.to_numpy(), heldout_labels),
+        "ensemble_heldout_f1_ci": f1_interval(mean_heldout.to_numpy(), heldout_labels).as_dict(),
+        "ensemble_heldout_f1_oof_threshold": _f1(
+            mean_heldout.to_numpy(), heldout_labels, float(threshold)
+        ),
+        "heldout_samples": len(heldout_labels),
+    }
 
 
 def kfold(
@@ -181,7 +219,7 @@ def kfold(
         )
     root = Path(out)
     predictions = []
-    data_dir = None
+    data = None
     for fold in range(num_folds):
         args = fold_args(fit_args, num_folds, fold, root)
         fold_dir = root / f"fold-{fold}"
@@ -190,14 +228,21 @@ def kfold(
             print(f"fold {fold}: reusing {path}")
         else:
             print(f"fold {fold}/{num_folds}: training in {fold_dir}")
+            start = time.perf_counter()
             run_fit(args)
-            frame = predict_fold(args, fold_dir)
+            fit_seconds = time.perf_counter() - start
+            frame = predict_fold(args, fold_dir).assign(fit_seconds=round(fit_seconds, 1))
             with atomic_path(path) as tmp:
                 frame.to_csv(tmp, index=False)
         predictions.append(pd.read_csv(path))
-        if data_dir is None:
-            data_dir = fold_datamodule(args)[0].data_dir
-    report, ensemble = summarize(predictions, data_dir)
+        if data is None:
+            data = fold_datamodule(args)[0]
+    report, ensemble = summarize(predictions, data.data_dir, data.fold_pool)
+    report["fit_args"] = fit_args
+    if all("fit_seconds" in p for p in predictions):
+        report["fit_seconds"] = round(sum(float(p["fit_seconds"].iloc[0]) for p in predictions), 1)
+    with atomic_path(root / OOF_FILE) as tmp:
+        out_of_fold(predictions, data.data_dir, data.fold_pool).to_csv(tmp, index=False)
     write_text(Path(report_path), json.dumps(report, indent=2) + "\n")
     with atomic_path(Path(submission)) as tmp:
         ensemble[["id", "target"]].to_csv(tmp, index=False)
