@@ -56,6 +56,9 @@ COMMANDS: dict[str, Command] = {
     "test": Command(_TRAINING, "score a checkpoint on val.csv and write reports", lightning=True),
     "predict": Command(_TRAINING, "write the Kaggle submission of a checkpoint", lightning=True),
     "kfold": Command("tweetcls.experiments.kfold", "train k folds and average them"),
+    "ablation": Command(
+        "tweetcls.experiments.ablation", "compare recipes on out-of-fold predictions"
+    ),
     "sweep": Command("tweetcls.experiments.sweep", "run a W&B sweep spec as an Optuna study"),
     "ensemble": Command(
         "tweetcls.experiments.ensemble", "combine finished models on held-out data"

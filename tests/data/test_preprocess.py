@@ -39,8 +39,10 @@ def test_report_and_split(processed_dir, raw_dir):
     val = pd.read_csv(processed_dir / "val.csv", keep_default_na=False)
     test = pd.read_csv(processed_dir / "test.csv", keep_default_na=False)
     assert report["raw"]["train"]["rows"] == 7613
-    assert report["deduplication"]["conflicting_texts"] == 18
-    assert report["deduplication"]["conflicting_rows"] == 55
+    # texts that differ only by their links or @handles are one text (normaliser 2)
+    assert report["normaliser"] == 2
+    assert report["deduplication"]["conflicting_texts"] == 74
+    assert report["deduplication"]["conflicting_rows"] == 256
     assert report["train"]["rows"] == len(train) and report["val"]["rows"] == len(val)
     assert len(val) / (len(train) + len(val)) >= 0.1
     # stratified: class balance of train and val within one point

@@ -23,6 +23,7 @@ from typing import Any
 
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.hashing import file_sha256
+from tweetcls.core.inputs import LEGACY_NORMALISER, check_normaliser
 
 #: Written by fit's ExportBestModel: threshold and input settings.
 META_FILE = "tweetcls.json"
@@ -85,6 +86,7 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: 'threshold' must lie in [0, 1], got {meta['threshold']}")
     if meta["max_length"] < 1:
         raise ConfigError(f"{path}: 'max_length' must be >= 1, got {meta['max_length']}")
+    check_normaliser(meta.get("normaliser", LEGACY_NORMALISER), f"{path}: 'normaliser'")
 
 
 def _check_info(path: Path, info: dict[str, Any]) -> None:
@@ -120,6 +122,11 @@ class Bundle:
     threshold: float
     version: str
 
+    @property
+    def normaliser(self) -> int:
+        """The text normaliser version the model was trained with (``tweetcls.json``)."""
+        return int(self.meta.get("normaliser", LEGACY_NORMALISER))
+
     def backend_file(self, kind: str) -> Path:
         """The model file of backend ``kind`` (see ``BACKEND_FILES``)."""
         if kind not in BACKEND_FILES:
@@ -139,6 +146,7 @@ class Bundle:
             "max_length": self.meta["max_length"],
             "use_keyword": self.meta["use_keyword"],
             "use_location": self.meta["use_location"],
+            "normaliser": self.normaliser,
             "best_val_f1": self.meta.get("best_val_f1"),
             "backends": self.available_backends(),
             "model_sha256": self.info.get("model_sha256", {}),

@@ -10,26 +10,108 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+import ftfy
 import numpy as np
 
+from tweetcls.core.errors import ConfigError
+
 _WHITESPACE = re.compile(r"\s+")
+#: A link, also one cut short by Twitter's truncation (``http://t.co/ab``, ``https:/``).
+_LINK = re.compile(r"\bhttps?:/*\S*|\bwww\.\S+")
+#: A mention: ``@`` and a handle, not an e-mail address (``a@b.com``).
+_MENTION = re.compile(r"(?<!\w)@\w+")
+#: Two or more Latin-1 characters in a row: where this data set's mojibake lives.
+_HIGH_RUN = re.compile(r"[\x80-\xff]{2,}_?")
+#: What a link and a mention become (one word piece each in BERT and RoBERTa vocabularies).
+LINK_TOKEN = "http"
+MENTION_TOKEN = "@user"
+#: Mojibake whose last byte was lost before the data was published, so that no decoder can
+#: restore it; each stands where the original had this character (the contexts show it:
+#: ``...`` before truncated links, closing quotes after quoted words).
+_LOSSY = {"\u00e2\u20ac_": "\u2026", "\u00e2\u20ac\u00f9": '"'}
 
 #: Joins the fields of the first segment: ``"keyword | location"``.
 SEGMENT_SEPARATOR = " | "
 
 
-def clean_text(text: str) -> str:
-    """Decode HTML entities (also double-escaped ones like ``&amp;amp;``), collapse whitespace."""
-    for _ in range(3):
+def _unescape(text: str) -> str:
+    for _ in range(3):  # also double-escaped entities like ``&amp;amp;``
         decoded = html.unescape(text)
         if decoded == text:
             break
         text = decoded
+    return text
+
+
+def _repair_run(match: re.Match[str]) -> str:
+    """One run of Latin-1 characters: UTF-8 that went through Windows-1252 and Mac Roman.
+
+    The Kaggle tweets were decoded as Windows-1252, saved as Mac Roman and read back as
+    Latin-1 (a right quote U+2019 -> U+00E2 U+20AC U+2122 -> bytes 89 DB AA). Reading the run back
+    as Mac Roman gives the Windows-1252 mojibake, which ftfy repairs; a run that ftfy does not
+    recognise as mojibake (real Latin-1 text such as ``café``) is kept as it was.
+    """
+    run = match.group(0)
+    try:
+        windows = run.encode("latin-1").decode("mac_roman")
+    except UnicodeError:
+        return run
+    if windows in _LOSSY:
+        return _LOSSY[windows]
+    repaired = ftfy.fix_encoding(windows)
+    return repaired if repaired != windows else run
+
+
+def _normalise_v1(text: str) -> str:
+    return _WHITESPACE.sub(" ", _unescape(text)).strip()
+
+
+def _normalise_v2(text: str) -> str:
+    text = _HIGH_RUN.sub(_repair_run, _unescape(text))
+    text = ftfy.fix_text(text, unescape_html=False)
+    text = _LINK.sub(LINK_TOKEN, text)
+    text = _MENTION.sub(MENTION_TOKEN, text)
     return _WHITESPACE.sub(" ", text).strip()
+
+
+#: Text normalisers by version. A model records the version it was trained with
+#: (``tweetcls.json``: ``normaliser``); inference applies the same one and refuses a version
+#: that is not here. Never change what a version does: add a version.
+#:
+#: 1. HTML entities decoded, whitespace collapsed.
+#: 2. As 1, then mojibake repaired (:func:`_repair_run`, then ``ftfy.fix_text``: also curly
+#:    quotes made straight), every link replaced by :data:`LINK_TOKEN` and every ``@handle`` by
+#:    :data:`MENTION_TOKEN`.
+NORMALISERS: dict[int, Callable[[str], str]] = {1: _normalise_v1, 2: _normalise_v2}
+#: The version new models are trained with (``data.normaliser``).
+NORMALISER_VERSION = 2
+#: The version of models whose ``tweetcls.json`` names none (trained before versions existed).
+LEGACY_NORMALISER = 1
+
+
+def check_normaliser(version: Any, where: str) -> int:
+    """``version`` if this release implements it, else :class:`ConfigError` naming ``where``."""
+    if isinstance(version, bool) or version not in NORMALISERS:
+        known = ", ".join(map(str, NORMALISERS))
+        raise ConfigError(
+            f"{where}: text normaliser version {version!r} is not implemented by this tweetcls "
+            f"(it implements {known}); upgrade tweetcls or re-export the model"
+        )
+    return version
+
+
+def clean_text(text: str, normaliser: int = NORMALISER_VERSION) -> str:
+    """The tweet text as the model sees it: normalised by version ``normaliser``.
+
+    Args:
+        text: Raw tweet text.
+        normaliser: A version of :data:`NORMALISERS`.
+    """
+    return NORMALISERS[normaliser](text)
 
 
 def clean_keyword(keyword: str) -> str:

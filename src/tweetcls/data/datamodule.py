@@ -19,12 +19,13 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, PreTrainedToken
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from tweetcls.core.errors import ConfigError, DataValidationError
-from tweetcls.core.inputs import build_segments, encode
+from tweetcls.core.inputs import NORMALISER_VERSION, build_segments, check_normaliser, encode
 from tweetcls.core.pretrained import resolve_pretrained
 from tweetcls.data.preprocess import (
     PROCESSED_FILES,
     check_val_fraction,
     preprocess,
+    processed_normaliser,
     read_processed,
 )
 
@@ -48,6 +49,10 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             ``model.pretrained_model`` by the CLI, so it is never set twice.
         data_dir: Directory with the processed ``train.csv``, ``val.csv`` and ``test.csv``.
         raw_dir: Directory with the raw Kaggle ``train.csv`` and ``test.csv`` (preprocess input).
+        normaliser: Version of the text normaliser (``tweetcls.core.inputs.NORMALISERS``):
+            2 repairs mojibake and replaces links and ``@handles`` by one token each; 1 only
+            decodes HTML entities. Preprocess applies it, the exported model records it and
+            serving applies it again; ``data_dir`` must have been built with it.
         val_fraction: Share of the labelled tweets held out for validation, in [0.1, 0.5].
         split_seed: Seed of the stratified train/val split and of the folds (independent of the
             training seed).
@@ -75,6 +80,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         pretrained_model: str,
         data_dir: str = "data/processed",
         raw_dir: str = "data/raw",
+        normaliser: int = NORMALISER_VERSION,
         val_fraction: float = 0.1,
         split_seed: int = 42,
         num_folds: int = 1,
@@ -98,6 +104,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         if max_length < 8:
             raise ConfigError(f"data.max_length: must be >= 8, got {max_length}")
         check_val_fraction(val_fraction)
+        check_normaliser(normaliser, "data.normaliser")
         if num_folds < 1:
             raise ConfigError(f"data.num_folds: must be >= 1 (1 = no folds), got {num_folds}")
         if not 0 <= fold < num_folds:
@@ -108,6 +115,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         self.pretrained_model = pretrained_model
         self.data_dir = Path(data_dir)
         self.raw_dir = Path(raw_dir)
+        self.normaliser = normaliser
         self.val_fraction = val_fraction
         self.split_seed = split_seed
         self.num_folds = num_folds
@@ -146,6 +154,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             split_seed=self.split_seed,
             report_path=report_path,
             tokenizer=self.tokenizer,
+            normaliser=self.normaliser,
         )
 
     def prepare_data(self) -> None:
@@ -206,6 +215,13 @@ class DisasterTweetsDataModule(L.LightningDataModule):
     def load_split(self, split: str) -> Dataset:
         """Tokenize ``<data_dir>/<split>.csv``, or load it from the cache."""
         csv_path = self.data_dir / f"{split}.csv"
+        built_with = processed_normaliser(self.data_dir)
+        if built_with != self.normaliser:
+            raise ConfigError(
+                f"{self.data_dir}: built with text normaliser {built_with}, but "
+                f"data.normaliser is {self.normaliser}: run `tweetcls preprocess` with this "
+                "config (or set data.normaliser to match)"
+            )
         frame = read_processed(self.data_dir, csv_path.name)
         key = self._cache_key(csv_path)
         cache_file = self.cache_dir / "tokenized" / f"{split}-{key}.arrow"

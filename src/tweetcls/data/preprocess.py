@@ -26,11 +26,19 @@ from sklearn.model_selection import train_test_split
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.csvfiles import read_csv_file
 from tweetcls.core.errors import ConfigError, DataValidationError
-from tweetcls.core.inputs import clean_keyword, clean_text
+from tweetcls.core.inputs import (
+    LEGACY_NORMALISER,
+    NORMALISER_VERSION,
+    check_normaliser,
+    clean_keyword,
+    clean_text,
+)
 
 TRAIN_COLUMNS = ("id", "keyword", "location", "text", "target")
 TEST_COLUMNS = ("id", "keyword", "location", "text")
 PROCESSED_FILES = ("train.csv", "val.csv", "test.csv")
+#: Written beside the processed CSVs: the settings that made them (``normaliser``, split).
+SETTINGS_FILE = "preprocess.json"
 
 
 def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -74,13 +82,18 @@ def read_raw_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=list(columns))
 
 
-def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add cleaned ``text`` and ``keyword``/``location``; keep the original as ``text_raw``."""
+def clean_frame(frame: pd.DataFrame, normaliser: int = NORMALISER_VERSION) -> pd.DataFrame:
+    """Add cleaned ``text`` and ``keyword``/``location``; keep the original as ``text_raw``.
+
+    Args:
+        frame: Raw rows.
+        normaliser: Text normaliser version (:data:`tweetcls.core.inputs.NORMALISERS`).
+    """
     frame = frame.copy()
     frame["text_raw"] = frame["text"]
-    frame["text"] = frame["text"].map(clean_text)
+    frame["text"] = frame["text"].map(lambda text: clean_text(text, normaliser))
     frame["keyword"] = frame["keyword"].map(clean_keyword)
-    frame["location"] = frame["location"].map(clean_text)
+    frame["location"] = frame["location"].map(lambda text: clean_text(text, normaliser))
     return frame
 
 
@@ -169,14 +182,17 @@ def preprocess(
     split_seed: int,
     report_path: str | Path | None = None,
     tokenizer=None,
+    normaliser: int = NORMALISER_VERSION,
 ) -> dict:
-    """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles."""
+    """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles;
+    ``normaliser`` is the text normaliser's version, recorded in ``preprocess.json``."""
     check_val_fraction(val_fraction)
+    check_normaliser(normaliser, "data.normaliser")
     raw_dir = Path(raw_dir)
     train_raw = read_raw_csv(raw_dir / "train.csv", TRAIN_COLUMNS)
     test_raw = read_raw_csv(raw_dir / "test.csv", TEST_COLUMNS)
-    train_all, dedup = resolve_duplicates(clean_frame(train_raw))
-    test = clean_frame(test_raw)
+    train_all, dedup = resolve_duplicates(clean_frame(train_raw, normaliser))
+    test = clean_frame(test_raw, normaliser)
     check_split(train_all["target"], val_fraction, raw_dir / "train.csv")
     train, val = train_test_split(
         train_all,
@@ -185,8 +201,10 @@ def preprocess(
         shuffle=True,
         random_state=split_seed,
     )
+    settings = {"normaliser": normaliser, "val_fraction": val_fraction, "split_seed": split_seed}
     report = {
         "raw": {"train": _balance(train_raw), "test_rows": len(test_raw)},
+        "normaliser": normaliser,
         "deduplication": dedup.__dict__,
         "split": {"val_fraction": val_fraction, "seed": split_seed},
         "train": _balance(train),
@@ -202,9 +220,18 @@ def preprocess(
         tmp.mkdir()
         for name, frame in zip(PROCESSED_FILES, (train, val, test), strict=True):
             frame.to_csv(tmp / name, index=False)
+        (tmp / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     if report_path is not None:
         write_text(report_path, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def processed_normaliser(data_dir: str | Path) -> int:
+    """The normaliser version ``data_dir`` was built with (1 before versions were recorded)."""
+    path = Path(data_dir) / SETTINGS_FILE
+    if not path.is_file():
+        return LEGACY_NORMALISER
+    return int(json.loads(path.read_text(encoding="utf-8"))["normaliser"])
 
 
 def read_processed(data_dir: str | Path, name: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ already have ``predictions.csv`` are skipped, so an interrupted run resumes wher
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -238,7 +239,10 @@ def kfold(
         if data is None:
             data = fold_datamodule(args)[0]
     report, ensemble = summarize(predictions, data.data_dir, data.fold_pool)
-    report["fit_args"] = fit_args
+    report["command"] = shlex.join(
+        ["tweetcls", "kfold", "--num_folds", str(num_folds), "--out", out, "--", *fit_args]
+    )
+    report["oof_path"] = str(root / OOF_FILE)
     if all("fit_seconds" in p for p in predictions):
         report["fit_seconds"] = round(sum(float(p["fit_seconds"].iloc[0]) for p in predictions), 1)
     with atomic_path(root / OOF_FILE) as tmp:

@@ -56,10 +56,12 @@ def export_onnx(model_dir: Path, path: Path, meta: dict[str, Any], opset: int) -
     tokenizer's ``model_input_names`` (``token_type_ids`` only for BERT-like models).
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from tweetcls.inference.networks import load_network
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+    model = load_network(model_dir)
     sample = encode(
         tokenizer,
         _SAMPLE[0],

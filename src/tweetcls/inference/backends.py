@@ -80,7 +80,7 @@ class Backend(ABC):
         if len(texts) != len(keywords):
             raise ValueError(f"{len(texts)} texts but {len(keywords)} keywords")
         return self.encoder(
-            [clean_text(text) for text in texts],
+            [clean_text(text, self.bundle.normaliser) for text in texts],
             [clean_keyword(k) if k else None for k in keywords],
             [None] * len(texts),
         )

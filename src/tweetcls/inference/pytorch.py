@@ -26,7 +26,8 @@ class PytorchBackend(Backend):
     def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
         try:
             import torch
-            from transformers import AutoModelForSequenceClassification
+
+            from tweetcls.inference.networks import load_network
         except ImportError as err:
             raise ConfigError(
                 f"the pytorch backend needs torch ({err}); install `.[train]` or use an ONNX "
@@ -36,7 +37,7 @@ class PytorchBackend(Backend):
         if threads is not None:
             torch.set_num_threads(threads)
         self._torch = torch
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(bundle.path)).eval()
+        self.model = load_network(bundle.path)
 
     def _logits(self, encoded: Any) -> np.ndarray:
         torch = self._torch

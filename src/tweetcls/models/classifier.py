@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,16 +20,16 @@ from torchmetrics.functional.classification import (
     binary_precision,
     binary_recall,
 )
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    get_linear_schedule_with_warmup,
-)
+from transformers import AutoConfig, get_linear_schedule_with_warmup
 
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.labels import ID2LABEL, LABEL2ID
 from tweetcls.core.pretrained import resolve_pretrained
+from tweetcls.inference.networks import Pooling, build_network
 from tweetcls.models.threshold import best_f1_threshold
+
+#: An encoder layer's index in a parameter name (``bert.encoder.layer.3.attention...``).
+_LAYER = re.compile(r"\.layers?\.(\d+)\.")
 
 _WEIGHTS_FROM_CHECKPOINT: ContextVar[bool] = ContextVar("weights_from_checkpoint", default=False)
 
@@ -51,7 +52,8 @@ def weights_from_checkpoint(enabled: bool = True) -> Iterator[None]:
 
 
 class TweetClassifier(L.LightningModule):
-    """Fine-tunes ``AutoModelForSequenceClassification``: disaster tweets (1) vs others (0).
+    """Fine-tunes a Hugging Face encoder with a classification head: disaster tweets (1) vs
+    others (0).
 
     ``test``, ``predict`` and the exported model predict a disaster above
     ``decision_threshold`` (0.5), a setting like any other, kept in the checkpoint's
@@ -83,6 +85,17 @@ class TweetClassifier(L.LightningModule):
             labels alone.
         distill_temperature: ``T`` above: both the teacher's and the student's two-class
             distributions are softened by dividing their logits by it.
+        layer_decay: Layer-wise learning-rate decay: the top encoder layer trains at
+            ``learning_rate``, each layer below at ``layer_decay`` times the rate of the layer
+            above, the embeddings one step below the first layer. 1 trains every layer alike.
+        head_learning_rate: Learning rate of the classification head (everything the encoder's
+            last layer feeds: the pooler and the classifier); ``None`` uses ``learning_rate``.
+        label_smoothing: Label smoothing of the training cross-entropy
+            (``torch.nn.functional.cross_entropy``); 0 trains on hard labels.
+        pooling: The head: ``cls`` is the Hugging Face head (the first token), ``mean`` a
+            linear layer over the mean of the last hidden states (the pooling the
+            sentence-transformers encoders were trained with;
+            :class:`tweetcls.inference.networks.MeanPoolingClassifier`).
     """
 
     def __init__(
@@ -96,6 +109,10 @@ class TweetClassifier(L.LightningModule):
         decision_threshold: float = 0.5,
         distill_weight: float = 0.0,
         distill_temperature: float = 2.0,
+        layer_decay: float = 1.0,
+        head_learning_rate: float | None = None,
+        label_smoothing: float = 0.0,
+        pooling: Pooling = "cls",
     ) -> None:
         super().__init__()
         if learning_rate <= 0:
@@ -116,22 +133,27 @@ class TweetClassifier(L.LightningModule):
             raise ConfigError(f"model.distill_weight: must lie in [0, 1], got {distill_weight}")
         if distill_temperature <= 0:
             raise ConfigError(f"model.distill_temperature: must be > 0, got {distill_temperature}")
+        if not 0 < layer_decay <= 1:
+            raise ConfigError(f"model.layer_decay: must lie in (0, 1], got {layer_decay}")
+        if head_learning_rate is not None and head_learning_rate <= 0:
+            raise ConfigError(f"model.head_learning_rate: must be > 0, got {head_learning_rate}")
+        if not 0 <= label_smoothing < 1:
+            raise ConfigError(f"model.label_smoothing: must lie in [0, 1), got {label_smoothing}")
         self.save_hyperparameters()
         source = resolve_pretrained(pretrained_model)
         config = AutoConfig.from_pretrained(
             source, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id=LABEL2ID
         )
         if classifier_dropout is not None:
-            if not hasattr(config, "classifier_dropout"):
+            if pooling == "cls" and not hasattr(config, "classifier_dropout"):
                 raise ConfigError(
                     f"model.classifier_dropout: {config.model_type} models have no separate "
                     "classifier dropout (their head uses hidden_dropout_prob); leave it unset"
                 )
             config.classifier_dropout = classifier_dropout
-        if _WEIGHTS_FROM_CHECKPOINT.get():
-            network = AutoModelForSequenceClassification.from_config(config)
-        else:
-            network = AutoModelForSequenceClassification.from_pretrained(source, config=config)
+        network = build_network(
+            config, None if _WEIGHTS_FROM_CHECKPOINT.get() else str(source), pooling
+        )
         self.model = network.train()  # from_pretrained returns eval mode; Lightning keeps modes
         # configuration (from the hyperparameters), not state; checkpoints of earlier releases
         # may still hold a tuned "threshold" entry: on_load_checkpoint drops it
@@ -190,7 +212,9 @@ class TweetClassifier(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch)
-        loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
+        loss = nn.functional.cross_entropy(
+            logits.float(), batch["labels"], label_smoothing=self.hparams.label_smoothing
+        )
         weight = self.hparams.distill_weight
         if weight > 0:
             if "soft_target" not in batch:
@@ -278,18 +302,51 @@ class TweetClassifier(L.LightningModule):
         probs = self._probs(self(batch))
         return {"id": batch["id"], "probability": probs, "target": (probs >= self.threshold).long()}
 
-    def optimizer_and_scheduler(self, total_steps: int):
-        """AdamW (no decay on biases and norm weights), linear warm-up then decay to 0."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [
-            {
-                "params": [p for p in params if p.ndim >= 2],
-                "weight_decay": self.hparams.weight_decay,
-            },
-            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    def layer_depths(self) -> dict[str, int]:
+        """Depth of every parameter: 0 embeddings, ``i + 1`` encoder layer ``i``, and
+        ``num_hidden_layers + 1`` the head (the pooler and everything outside the encoder)."""
+        prefix = f"model.{self.model.base_model_prefix}."
+        layers = self.model.config.num_hidden_layers
+        depths = {}
+        for name, _ in self.named_parameters():
+            match = _LAYER.search(name)
+            if not name.startswith(prefix) or ".pooler." in name:
+                depths[name] = layers + 1
+            elif match:
+                depths[name] = int(match.group(1)) + 1
+            else:
+                depths[name] = 0
+        return depths
+
+    def param_groups(self) -> list[dict]:
+        """AdamW parameter groups: a learning rate per depth (:meth:`layer_depths`, scaled by
+        ``layer_decay``; the head at ``head_learning_rate``), and no weight decay on biases
+        and normalisation weights."""
+        hparams = self.hparams
+        top = self.model.config.num_hidden_layers
+        head_lr = hparams.head_learning_rate or hparams.learning_rate
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        depths = self.layer_depths()
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            depth = depths[name]
+            lr = (
+                head_lr
+                if depth > top
+                else hparams.learning_rate * hparams.layer_decay ** (top - depth)
+            )
+            decay = hparams.weight_decay if param.ndim >= 2 else 0.0
+            groups.setdefault((lr, decay), []).append(param)
+        return [
+            {"params": params, "lr": lr, "weight_decay": decay}
+            for (lr, decay), params in groups.items()
         ]
+
+    def optimizer_and_scheduler(self, total_steps: int):
+        """AdamW over :meth:`param_groups`, linear warm-up then decay to 0 in every group."""
         optimizer = torch.optim.AdamW(
-            groups, lr=self.hparams.learning_rate, eps=self.hparams.adam_epsilon
+            self.param_groups(), lr=self.hparams.learning_rate, eps=self.hparams.adam_epsilon
         )
         scheduler = get_linear_schedule_with_warmup(
             optimizer, int(self.hparams.warmup_ratio * total_steps), total_steps

@@ -92,6 +92,7 @@ class ExportBestModel(L.Callback):
             "max_length": data.max_length,
             "use_keyword": data.use_keyword,
             "use_location": data.use_location,
+            "normaliser": data.normaliser,
             "checkpoint": os.path.relpath(best) if best else None,
             "best_val_f1": _as_float(
                 getattr(trainer.checkpoint_callback, "best_model_score", None)
