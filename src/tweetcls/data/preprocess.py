@@ -183,9 +183,12 @@ def preprocess(
     report_path: str | Path | None = None,
     tokenizer=None,
     normaliser: int = NORMALISER_VERSION,
+    tokenizer_name: str | None = None,
 ) -> dict:
-    """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles;
-    ``normaliser`` is the text normaliser's version, recorded in ``preprocess.json``."""
+    """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles,
+    reported under ``tokenizer_name`` (the configured name: the directory a name resolved to
+    names the machine that ran it); ``normaliser`` is the text normaliser's version, recorded
+    in ``preprocess.json``."""
     check_val_fraction(val_fraction)
     check_normaliser(normaliser, "data.normaliser")
     raw_dir = Path(raw_dir)
@@ -213,7 +216,7 @@ def preprocess(
     }
     if tokenizer is not None:
         report["token_length"] = {
-            "tokenizer": tokenizer.name_or_path,
+            "tokenizer": tokenizer_name or tokenizer.name_or_path,
             "train": token_length_percentiles(train["text"].tolist(), tokenizer),
         }
     with atomic_path(out_dir) as tmp:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from jsonargparse import Namespace
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
@@ -24,6 +25,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.utilities import rank_zero_warn
 
 from tweetcls.cli import PROG
+from tweetcls.core.errors import ConfigError
 from tweetcls.core.logs import quiet_libraries
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.models.classifier import TweetClassifier, weights_from_checkpoint
@@ -93,6 +95,24 @@ def _checkpoint_will_load(ckpt_path: str | Path | None, checkpoint_dir: str | No
     return Path(ckpt_path).is_file()
 
 
+#: The subcommands that score a trained model: without ``--ckpt_path`` they refuse to run.
+EVALUATIONS = ("validate", "test", "predict")
+
+
+def _no_checkpoint_message(subcommand: str, checkpoint_dir: str | None) -> str:
+    """What to do when ``subcommand`` was given no checkpoint (never score an untrained head)."""
+    best = Path(checkpoint_dir or "checkpoints") / "best.ckpt"
+    found = (
+        f"`--ckpt_path {best}` (this config's best checkpoint)"
+        if best.is_file()
+        else f"`--ckpt_path` with a checkpoint of `tweetcls fit` (none at {best}: fit first)"
+    )
+    return (
+        f"{subcommand}: no --ckpt_path, so it would score the pretrained encoder with an "
+        f"untrained classification head; add {found}, or `--untrained true` to do so on purpose"
+    )
+
+
 class TweetCLI(LightningCLI):
     """LightningCLI with tweetcls' linked arguments and artifact callbacks."""
 
@@ -121,6 +141,14 @@ class TweetCLI(LightningCLI):
         )
         parser.add_lightning_class_args(TestReport, "report")
         parser.add_lightning_class_args(SubmissionWriter, "submission")
+        parser.add_argument(
+            "--untrained",
+            type=bool,
+            default=False,
+            help="validate, test and predict: run without --ckpt_path, i.e. score the "
+            "pretrained encoder with an untrained classification head (smoke tests only). "
+            "Without it they refuse to run without a checkpoint.",
+        )
 
     def before_instantiate_classes(self) -> None:
         """Choose the logger when the config leaves it at Lightning's default.
@@ -131,7 +159,10 @@ class TweetCLI(LightningCLI):
         """
         if self.subcommand is None:  # parse-only use, see preprocess_cli
             return
-        trainer = self.config[self.subcommand].trainer
+        config = self.config[self.subcommand]
+        if self.subcommand in EVALUATIONS and not config.ckpt_path and not config.untrained:
+            raise ConfigError(_no_checkpoint_message(self.subcommand, config["checkpoint.dirpath"]))
+        trainer = config.trainer
         root = trainer.default_root_dir or "."
         if self.subcommand != "fit":
             trainer.logger = False
@@ -194,7 +225,41 @@ class TweetCLI(LightningCLI):
                 )
                 continue
             extra_callbacks.append(callback)
+        trainer_config["precision"] = cpu_precision(
+            trainer_config.get("accelerator"), trainer_config.get("precision")
+        )
         return self._instantiate_trainer(trainer_config, extra_callbacks)
+
+
+def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU computes in bf16 natively (AVX-512 BF16 or AMX); ``False`` when its
+    flags cannot be read (not Linux)."""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def cpu_precision(accelerator: Any, precision: Any) -> Any:
+    """``precision``, except ``bf16-mixed`` on a CPU without bf16 units: ``32-true`` then.
+
+    Such CPUs emulate bf16 about 20x slower than fp32, so a config written for GPUs
+    (``configs/mpnet.yaml``) runs sensibly on CPU-only hosts without a flag; the change is
+    printed. A CPU with bf16 units keeps ``bf16-mixed``.
+    """
+    on_cpu = accelerator == "cpu" or (
+        accelerator in (None, "auto")
+        and not torch.cuda.is_available()
+        and not torch.backends.mps.is_available()
+    )
+    if str(precision) != "bf16-mixed" or not on_cpu or cpu_has_bf16_units():
+        return precision
+    print(
+        "trainer.precision: bf16-mixed -> 32-true: this CPU has no bf16 units (no avx512_bf16 "
+        "or amx_bf16 flag), where bf16 runs ~20x slower than fp32"
+    )
+    return "32-true"
 
 
 def run_cli_class(
