@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tweetcls.core.bootstrap import f1_interval, paired_f1_difference
-from tweetcls.models.threshold import best_f1_threshold, choose_threshold, stratified_folds
+from tweetcls.models.threshold import best_f1_threshold, choose_threshold
 
 
 def calibrated(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,11 +50,3 @@ def test_a_real_shift_of_the_best_cut_is_adopted():
     assert choice.adopted and choice.threshold < 0.3
     assert choice.gain.low > 0
     assert choice.as_dict()["threshold"] == pytest.approx(choice.threshold, abs=1e-6)
-
-
-def test_stratified_folds_balance_each_class():
-    labels = np.array([0] * 70 + [1] * 30)
-    folds = stratified_folds(labels, 5, seed=0)
-    for fold in range(5):
-        assert (labels[folds == fold] == 1).sum() == 6
-        assert (folds == fold).sum() == 20

@@ -4,7 +4,8 @@ On 750 validation tweets a 95% interval of F1 spans about ±0.02: two models (or
 closer than that cannot be told apart on this split. :func:`f1_interval` gives the interval of
 one set of predictions, :func:`paired_f1_difference` that of the difference between two sets
 scored on the same tweets (resampling the tweets once for both, which is far tighter than
-comparing two separate intervals). numpy only: the serving and reporting code can use it.
+comparing two separate intervals). Both are ``scipy.stats.bootstrap`` (percentile method,
+``paired=True``, fixed resamples and seed); no torch: the serving and reporting code can use it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 #: Resamples and seed of every interval this project reports (fixed: reports are reproducible).
 RESAMPLES = 2000
@@ -43,14 +45,20 @@ class Interval:
         return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
-def _resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-
-
-def _interval(estimate: float, samples: np.ndarray, level: float) -> Interval:
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return Interval(float(estimate), float(low), float(high))
+def _bootstrap(statistic, samples: tuple[np.ndarray, ...], resamples: int, seed: int, level: float):
+    """Percentile interval of ``statistic`` over tweets, resampled together (paired)."""
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return Interval(float(statistic(*samples)), float(low), float(high))
 
 
 def f1_interval(
@@ -64,8 +72,11 @@ def f1_interval(
     """F1 of ``probs > threshold`` with its percentile bootstrap interval over tweets."""
     predicted = np.asarray(probs, dtype=float) > threshold
     labels = np.asarray(labels).astype(bool)
-    index = _resample_indices(len(labels), resamples, seed)
-    return _interval(f1_score(predicted, labels), f1_score(predicted[index], labels[index]), level)
+
+    def f1(predicted, labels, axis=-1):
+        return f1_score(predicted, labels)
+
+    return _bootstrap(f1, (predicted, labels), resamples, seed, level)
 
 
 def paired_f1_difference(
@@ -84,6 +95,8 @@ def paired_f1_difference(
     a = np.asarray(predicted_a).astype(bool)
     b = np.asarray(predicted_b).astype(bool)
     labels = np.asarray(labels).astype(bool)
-    index = _resample_indices(len(labels), resamples, seed)
-    samples = f1_score(a[index], labels[index]) - f1_score(b[index], labels[index])
-    return _interval(f1_score(a, labels) - f1_score(b, labels), samples, level)
+
+    def difference(a, b, labels, axis=-1):
+        return f1_score(a, labels) - f1_score(b, labels)
+
+    return _bootstrap(difference, (a, b, labels), resamples, seed, level)

@@ -4,7 +4,8 @@ Each recipe is one ``tweetcls kfold`` run (``--data.fold_pool labelled``: every 
 is scored once by a model that did not train on it). Its report names the run's out-of-fold
 predictions (``oof_path``). The first report is the reference: every other recipe's F1 is
 compared with it, and with the recipe before it, on the tweets both scored, by a paired
-bootstrap (``scipy.stats.bootstrap`` resampling the tweets once for both recipes). A change is
+bootstrap (:func:`tweetcls.core.bootstrap.paired_f1_difference`: ``scipy.stats.bootstrap``
+resampling the tweets once for both recipes). A change is
 beyond noise when its interval excludes 0.
 
 Recipes whose normaliser merges more near-duplicates score fewer tweets; they are compared on
@@ -18,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tweetcls.cli import run_function
 from tweetcls.core.atomic import write_text
-from tweetcls.core.bootstrap import LEVEL, RESAMPLES, SEED, f1_score
+from tweetcls.core.bootstrap import paired_f1_difference
 from tweetcls.core.errors import ConfigError
 
 
@@ -53,29 +53,7 @@ def paired_gain(
         probs_b: Probabilities of recipe b.
         threshold: Decision threshold of both.
     """
-    predicted_a = probs_a > threshold
-    predicted_b = probs_b > threshold
-
-    def difference(y, a, b, axis=-1):
-        return f1_score(a, y) - f1_score(b, y)
-
-    result = stats.bootstrap(
-        (labels.astype(bool), predicted_a, predicted_b),
-        difference,
-        paired=True,
-        vectorized=True,
-        n_resamples=RESAMPLES,
-        confidence_level=LEVEL,
-        method="percentile",
-        rng=np.random.default_rng(SEED),
-    )
-    low, high = result.confidence_interval
-    estimate = float(difference(labels.astype(bool), predicted_a, predicted_b))
-    return {
-        "estimate": round(estimate, 4),
-        "low": round(float(low), 4),
-        "high": round(float(high), 4),
-    }
+    return paired_f1_difference(probs_a > threshold, probs_b > threshold, labels).as_dict()
 
 
 def compare(reference: pd.DataFrame, other: pd.DataFrame) -> dict:

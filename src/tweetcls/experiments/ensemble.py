@@ -26,13 +26,14 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval, paired_f1_difference
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.preprocess import read_processed
 from tweetcls.experiments.members import Member, probability_columns
-from tweetcls.models.threshold import DEFAULT_THRESHOLD, choose_threshold, stratified_folds
+from tweetcls.models.threshold import DEFAULT_THRESHOLD, choose_threshold
 
 METHODS = ("stack", "mean")
 EPSILON = 1e-6
@@ -75,19 +76,18 @@ def logits(probs: np.ndarray) -> np.ndarray:
 
 def fit_stacker(features: np.ndarray, labels: np.ndarray) -> LogisticRegression:
     """Logistic regression on member logits (L2, C=1: a few weights, little to overfit)."""
-    return LogisticRegression(C=1.0, max_iter=1000).fit(features, labels)
+    return stacker().fit(features, labels)
+
+
+def stacker() -> LogisticRegression:
+    """The unfitted stacker (see :func:`fit_stacker`)."""
+    return LogisticRegression(C=1.0, max_iter=1000)
 
 
 def cross_fitted_stack(features: np.ndarray, labels: np.ndarray, folds: int, seed: int):
     """Stacked probabilities where each fold is scored by a stacker fitted on the others."""
-    fold_of = stratified_folds(labels, folds, seed)
-    probs = np.empty(len(labels))
-    for fold in range(folds):
-        held = fold_of == fold
-        probs[held] = fit_stacker(features[~held], labels[~held]).predict_proba(features[held])[
-            :, 1
-        ]
-    return probs
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return cross_val_predict(stacker(), features, labels, cv=cv, method="predict_proba")[:, 1]
 
 
 def _row(name: str, probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
 
 from tweetcls.core.bootstrap import Interval, f1_score, paired_f1_difference
 
@@ -45,16 +46,6 @@ def best_f1_threshold(probs: Any, labels: Any) -> tuple[float, float]:
     choice = candidates[np.argmin(np.abs(cuts[candidates] - DEFAULT_THRESHOLD))]
     below = cuts[choice - 1] if choice > 0 else 0.0
     return float((cuts[choice] + below) / 2), float(f1[choice])
-
-
-def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """A fold number per sample, each class spread evenly over the folds (seeded)."""
-    rng = np.random.default_rng(seed)
-    assignment = np.empty(len(labels), dtype=int)
-    for value in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        assignment[members] = np.arange(len(members)) % folds
-    return assignment
 
 
 @dataclass(frozen=True)
@@ -91,11 +82,10 @@ class ThresholdChoice:
 def choose_threshold(probs: Any, labels: Any, folds: int = 5, seed: int = 0) -> ThresholdChoice:
     """0.5, or the tuned cut if tuning wins beyond bootstrap noise (see the module docstring)."""
     probs, labels = _numpy(probs), _numpy(labels).astype(int)
-    fold_of = stratified_folds(labels, folds, seed)
     tuned_predictions = np.empty(len(probs), dtype=bool)
-    for fold in range(folds):
-        held = fold_of == fold
-        cut, _ = best_f1_threshold(probs[~held], labels[~held])
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(probs, labels)
+    for tuning, held in splits:
+        cut, _ = best_f1_threshold(probs[tuning], labels[tuning])
         tuned_predictions[held] = probs[held] > cut
     default_predictions = probs > DEFAULT_THRESHOLD
     gain = paired_f1_difference(tuned_predictions, default_predictions, labels)
