@@ -3,13 +3,17 @@
 Commands call :func:`quiet_libraries` once. It drops transformers' per-file progress bars and
 its state-dict "LOAD REPORT" (a classifier head that is new by design is listed as MISSING on
 every fine-tuning start, and weights that a checkpoint overwrites next are irrelevant), and
-Lightning's promotional tips. Warnings and errors of both libraries still show.
+Lightning's promotional tips, and the one deprecation warning that Lightning 2.6 triggers in
+torch on every ``test``/``predict`` (Lightning-AI/pytorch-lightning#21326: its ``_pytree`` still
+uses torch's deprecated ``LeafSpec`` check). Other warnings and errors of these libraries
+still show.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 #: (logger name, text that marks a record as noise)
 _NOISE = (
@@ -31,6 +35,11 @@ class _DropNoise(logging.Filter):
 def quiet_libraries() -> None:
     """Install the filters (idempotent) and turn off transformers' download/loading bars."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+    )
     for name, marker in _NOISE:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) and f.marker == marker for f in logger.filters):

@@ -17,7 +17,6 @@ from tweetcls.core.labels import LABEL_NAMES
 
 #: Longest accepted keyword.
 MAX_KEYWORD_CHARS = 100
-EXAMPLE = {"examples": [{"text": "Forest fire near La Ronge Sask. Canada", "keyword": "wildfire"}]}
 #: Union tags of the request body; the validation-error handler drops them from locations.
 BODY_TAGS = ("tweet", "batch")
 
