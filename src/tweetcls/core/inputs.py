@@ -2,8 +2,8 @@
 
 Training (:class:`tweetcls.data.datamodule.DisasterTweetsDataModule`), export and serving all
 build their inputs here, so a model sees at inference exactly what it saw in training.
-This module needs only the tokenizer: no torch, Lightning or datasets (the serving image has
-no training stack).
+This module needs only the tokenizer and ftfy: no torch, Lightning or datasets (the serving
+image has no training stack).
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def _normalise_v2(text: str) -> str:
 
 #: Text normalisers by version. A model records the version it was trained with
 #: (``tweetcls.json``: ``normaliser``); inference applies the same one and refuses a version
-#: that is not here. Never change what a version does: add a version.
+#: that is not here. Never change what a version does: add a version (version 2 uses ftfy, whose
+#: major version pyproject.toml bounds and the lock pins).
 #:
 #: 1. HTML entities decoded, whitespace collapsed.
 #: 2. As 1, then mojibake repaired (:func:`_repair_run`, then ``ftfy.fix_text``: also curly

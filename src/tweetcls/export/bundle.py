@@ -30,6 +30,7 @@ from tweetcls.core.bundle import (
     weights_version,
 )
 from tweetcls.core.errors import ConfigError
+from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
 from tweetcls.export.onnx import DEFAULT_OPSET, export_onnx
 from tweetcls.export.quantize import quantize
@@ -105,6 +106,9 @@ def export_bundle(
                 f"), more than --max_f1_drop {max_f1_drop}; no bundle written"
             )
         info["validation"] = {kind: r["f1"] for kind, r in results.items()}
+        # int8 parity holds on the CPU kind it was checked on: 8-bit dot products saturate on
+        # CPUs without VNNI, so a bundle served on another kind may score differently
+        info["validated_on_cpu_flags"] = cpu_flags()
         write_text(tmp / INFO_FILE, json.dumps(info, indent=2) + "\n")
         reference = _drift_reference(backends["onnx-int8"], train, bundle.threshold)
         write_text(tmp / DRIFT_REFERENCE_FILE, json.dumps(reference, indent=2) + "\n")
@@ -118,6 +122,7 @@ def export_bundle(
         "int8_f1_drop": round(drop, 6),
         "onnx_opset": opset,
         "quantization": quantization,
+        "validated_on_cpu_flags": info["validated_on_cpu_flags"],
         "size_mb": {
             kind: round((out / f).stat().st_size / 2**20, 2) for kind, f in BACKEND_FILES.items()
         },

@@ -26,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from tweetcls.cli import PROG
 from tweetcls.core.errors import ConfigError
+from tweetcls.core.host import BF16_FLAGS, cpu_flags
 from tweetcls.core.logs import quiet_libraries
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.models.classifier import TweetClassifier, weights_from_checkpoint
@@ -234,11 +235,7 @@ class TweetCLI(LightningCLI):
 def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether the CPU computes in bf16 natively (AVX-512 BF16 or AMX); ``False`` when its
     flags cannot be read (not Linux)."""
-    try:
-        flags = cpuinfo.read_text()
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+    return bool(cpu_flags(BF16_FLAGS, cpuinfo))
 
 
 def cpu_precision(accelerator: Any, precision: Any) -> Any:
