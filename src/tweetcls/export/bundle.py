@@ -25,6 +25,7 @@ from tweetcls.core.bundle import (
     DRIFT_REFERENCE_FILE,
     INFO_FILE,
     META_FILE,
+    Bundle,
     file_sha256,
     load_bundle,
     weights_version,
@@ -94,8 +95,8 @@ def export_bundle(
             "quantization": quantization,
             "versions": _library_versions(),
         }
-        write_text(tmp / INFO_FILE, json.dumps(info, indent=2) + "\n")
-        bundle = load_bundle(tmp)
+        # the bundle as loading will see it; serving.json is written once, with its validation
+        bundle = Bundle(tmp, source.meta, info, source.threshold, info["version"])
         backends, probabilities = score_backends(bundle, val)
         results = compare_backends(val["target"].to_numpy(), probabilities, bundle.threshold)
         drop = results["pytorch"]["f1"] - results["onnx-int8"]["f1"]

@@ -42,15 +42,17 @@ def _distribution(values: Iterable[float]) -> dict[str, Any]:
     }
 
 
-def _token_counts(tokenizer: Any, texts: list[str], keywords: list[str | None]) -> list[int]:
+def _token_counts(token_counter: Any, texts: list[str], keywords: list[str | None]) -> list[int]:
     """Token counts from a serving backend (``count_tokens``, the number the request log
     stores) or a Hugging Face tokenizer (tokens of the text, special tokens included)."""
-    if hasattr(tokenizer, "count_tokens"):
-        return [int(c) for c in tokenizer.count_tokens(texts, keywords)]
-    return [len(ids) for ids in tokenizer(texts)["input_ids"]]
+    if hasattr(token_counter, "count_tokens"):
+        return [int(c) for c in token_counter.count_tokens(texts, keywords)]
+    return [len(ids) for ids in token_counter(texts)["input_ids"]]
 
 
-def build_reference(frame: pd.DataFrame, tokenizer: Any = None, *, seed: int = 0) -> dict[str, Any]:
+def build_reference(
+    frame: pd.DataFrame, token_counter: Any = None, *, seed: int = 0
+) -> dict[str, Any]:
     """Profile the training data for :func:`~tweetcls.monitoring.drift.compare`; JSON-able.
 
     Args:
@@ -58,7 +60,7 @@ def build_reference(frame: pd.DataFrame, tokenizer: Any = None, *, seed: int = 0
             ``target``; a ``label`` column (the model's predictions on these rows) is the
             better reference for the predicted-positive rate and, with ``probability``, for
             the probability distribution.
-        tokenizer: a serving backend (``count_tokens(texts, keywords)``) or a Hugging Face
+        token_counter: a serving backend (``count_tokens(texts, keywords)``) or a Hugging Face
             tokenizer for the token-count distribution; ``None`` profiles word counts instead.
         seed: seed of the resampling behind the word test's null distribution.
     """
@@ -70,11 +72,14 @@ def build_reference(frame: pd.DataFrame, tokenizer: Any = None, *, seed: int = 0
     texts = [str(t) for t in frame["text"]]
     raw_keywords = list(frame["keyword"]) if "keyword" in frame.columns else [None] * len(texts)
     keywords = [normalize_keyword(k) for k in raw_keywords]
-    if tokenizer is None:
+    if token_counter is None:
         token_source, token_counts = "words", [len(words(t)) for t in texts]
     else:
         model_keywords = [None if k == NO_KEYWORD else k for k in keywords]
-        token_source, token_counts = "tokenizer", _token_counts(tokenizer, texts, model_keywords)
+        token_source, token_counts = (
+            "tokenizer",
+            _token_counts(token_counter, texts, model_keywords),
+        )
     profile: dict[str, Any] = {
         "format": REFERENCE_FORMAT,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
