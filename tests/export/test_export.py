@@ -14,7 +14,7 @@ import torch
 from helpers.golden import assert_golden, export_report_keys_text
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import tweetcls.export.bundle as export_module
+import tweetcls.export.writer as export_module
 from tweetcls.cli import main
 from tweetcls.core.bundle import BACKEND_FILES, file_sha256
 from tweetcls.core.provenance import provenance

@@ -1,6 +1,6 @@
 """The serving bundle: an exported model directory plus its ONNX files and provenance.
 
-``python -m tweetcls export`` (:mod:`tweetcls.export.bundle`) writes it::
+``python -m tweetcls export`` (:mod:`tweetcls.export.writer`) writes it::
 
     <bundle>/
       config.json, model.safetensors, tokenizer files   # the Hugging Face model (PyTorch)

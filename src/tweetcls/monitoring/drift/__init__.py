@@ -23,7 +23,7 @@ to matter. Drift is detected when the share of drifted features reaches ``drift_
 Fewer than ``min_samples`` logged predictions give an "insufficient data" report, never drift.
 """
 
-from tweetcls.monitoring.drift.compare import DEFAULT_DRIFT_SHARE, compare
+from tweetcls.monitoring.drift.detect import DEFAULT_DRIFT_SHARE, compare
 from tweetcls.monitoring.drift.features import NO_KEYWORD, OTHER, normalize_keyword, words
 from tweetcls.monitoring.drift.reference import (
     NULL_DRAWS,
