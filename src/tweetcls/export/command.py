@@ -7,8 +7,8 @@ from typing import Any
 
 from tweetcls.cli import run_function
 from tweetcls.core.errors import ConfigError
-from tweetcls.export.writer import DEFAULT_MAX_F1_DROP, export_bundle
 from tweetcls.export.onnx import DEFAULT_OPSET
+from tweetcls.export.writer import DEFAULT_MAX_F1_DROP, export_bundle
 
 
 def export(
