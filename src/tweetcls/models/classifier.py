@@ -155,8 +155,7 @@ class TweetClassifier(L.LightningModule):
             config, None if _WEIGHTS_FROM_CHECKPOINT.get() else str(source), pooling
         )
         self.model = network.train()  # from_pretrained returns eval mode; Lightning keeps modes
-        # configuration (from the hyperparameters), not state; checkpoints of earlier releases
-        # may still hold a tuned "threshold" entry: on_load_checkpoint drops it
+        # configuration (from the hyperparameters), not state
         self.register_buffer("threshold", torch.tensor(float(decision_threshold)), persistent=False)
         self.train_metrics = MetricCollection(
             {"f1": BinaryF1Score(), "accuracy": BinaryAccuracy(), "auroc": BinaryAUROC()},
@@ -170,10 +169,6 @@ class TweetClassifier(L.LightningModule):
         #: ``probs``, ``labels`` and tweet ``ids`` of the last ``test`` run, aligned, for
         #: reports (under DDP they are gathered in rank order, not in file order).
         self.test_results: dict[str, torch.Tensor] = {}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Drop the tuned threshold that checkpoints of earlier releases stored as state."""
-        checkpoint["state_dict"].pop("threshold", None)
 
     def on_fit_start(self) -> None:
         """Under DDP, give each rank its own dropout stream (seed + rank).
