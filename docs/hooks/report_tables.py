@@ -334,6 +334,15 @@ def _gain(comparison: dict[str, Any] | None) -> str:
     return f"**{text}**" if gain["low"] > 0 or gain["high"] < 0 else text
 
 
+def _compared(comparison: dict[str, Any] | None) -> str:
+    if comparison is None:
+        return "—"
+    changed = comparison.get("label_changes", 0)
+    return fmt(comparison["shared"]) + (
+        f" ({fmt(changed)} relabelled, left out)" if changed else ""
+    )
+
+
 def render_ablation(data: dict[str, Any]) -> str:
     """Recipes in the order they were built up: out-of-fold F1 with its interval, the paired
     gain over the reference and over the recipe before (bold: the interval excludes 0), the
@@ -345,7 +354,7 @@ def render_ablation(data: dict[str, Any]) -> str:
             f"{fmt(row['oof_f1'])} {ci_of(row['oof_f1_ci'])}",
             _gain(row.get("vs_reference")),
             _gain(row.get("vs_previous")),
-            fmt(row.get("vs_reference", {}).get("shared")),
+            _compared(row.get("vs_reference")),
             "—" if row.get("fit_seconds") is None else f"{row['fit_seconds'] / 60:.0f} min",
         )
         for row in data["rows"]

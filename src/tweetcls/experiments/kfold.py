@@ -240,7 +240,10 @@ def kfold(
             data = fold_datamodule(args)[0]
     report, ensemble = summarize(predictions, data.data_dir, data.fold_pool)
     report["command"] = shlex.join(
-        ["tweetcls", "kfold", "--num_folds", str(num_folds), "--out", out, "--", *fit_args]
+        [
+            *("tweetcls", "kfold", "--num_folds", str(num_folds), "--out", out),
+            *("--report_path", report_path, "--", *fit_args),
+        ]
     )
     report["oof_path"] = str(root / OOF_FILE)
     if all("fit_seconds" in p for p in predictions):
