@@ -104,7 +104,8 @@ def test_results_page_shows_the_values_of_the_reports(site: Path) -> None:
         ("metrics.json", lambda d: d.update(f1=0.123456), "**0.1235**"),
         ("export.json", lambda d: d["backends"]["onnx-int8"].update(agreement=0.5551), "0.5551"),
         ("kfold.json", lambda d: d["folds"][2].update(heldout_f1=0.111111), "0.1111"),
-        ("ensemble.json", lambda d: d["stack_weights_normalised"].update(mpnet=0.987), "0.987"),
+        ("ensemble.json", lambda d: d["stack_weights_normalised"].update(mpnet=0.642), "0.642"),
+        ("ablation.json", lambda d: d["rows"][1].update(oof_f1=0.333333), "0.3333"),
         ("data.json", lambda d: d["val"].update(rows=12345), "12,345"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -36,7 +37,9 @@ def wait_for(path, proc, timeout=240.0):
 @pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_killed_fit_resumes_from_last(sig, tiny_run, tmp_path):
+def test_killed_fit_resumes_from_last(sig, tiny_run, tmp_path, processed_dir):
+    # steps of one epoch: train.csv in batches of 64 (configs/tiny.yaml)
+    epoch = math.ceil(len(pd.read_csv(processed_dir / "train.csv")) / 64)
     args = tiny_run(
         "fit",
         "--trainer.max_epochs",
@@ -52,12 +55,12 @@ def test_killed_fit_resumes_from_last(sig, tiny_run, tmp_path):
         proc.send_signal(sig)
         proc.wait(timeout=120)
     saved = torch.load(last, map_location="cpu", weights_only=False)
-    assert 0 < saved["global_step"] < 106, "killed in the first epoch"
+    assert 0 < saved["global_step"] < epoch, "killed in the first epoch"
     main([*args, "--ckpt_path", "last"])
     final = torch.load(last, map_location="cpu", weights_only=False)
     # resumed mid-epoch and finished both epochs (Lightning skips the batches already seen,
     # give or take the one in flight when the process died)
-    assert 2 * 106 - 5 <= final["global_step"] <= 2 * 106
+    assert 2 * epoch - 5 <= final["global_step"] <= 2 * epoch
     metrics = pd.read_csv(tmp_path / "run" / "logs" / "metrics.csv")
     assert set(metrics.dropna(subset=["val/f1"])["epoch"]) == {0, 1}
 
