@@ -23,13 +23,12 @@ import pandas as pd
 from tweetcls.cli import run_function
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bootstrap import paired_f1_difference
+from tweetcls.core.bundle import read_json
 from tweetcls.core.errors import ConfigError
 
 
 def _read_report(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{path}: kfold report not found")
-    report = json.loads(path.read_text(encoding="utf-8"))
+    report = read_json(path)
     if "oof_path" not in report:
         raise ConfigError(f"{path}: no 'oof_path' (write it with `tweetcls kfold`)")
     return report

@@ -30,7 +30,7 @@ from tweetcls.data.preprocess import read_processed
 from tweetcls.experiments.fits import run_fit
 from tweetcls.models.classifier import TweetClassifier
 from tweetcls.models.threshold import best_f1_threshold, choose_threshold
-from tweetcls.training.cli import run_cli_class
+from tweetcls.training.cli import cpu_precision, run_cli_class
 from tweetcls.training.preprocess_cli import PreprocessCLI
 
 #: The out-of-fold predictions of a run (``id, probability, target``), under ``out``: what
@@ -75,7 +75,7 @@ def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
     trainer = L.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=1,
-        precision=trainer_config["precision"],
+        precision=cpu_precision(trainer_config["accelerator"], trainer_config["precision"]),
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -107,16 +107,18 @@ def _f1(probs, labels, threshold: float = 0.5) -> float:
     )
 
 
-def out_of_fold(predictions: list[pd.DataFrame], data_dir: Path, fold_pool: str) -> pd.DataFrame:
+def out_of_fold(
+    predictions: list[pd.DataFrame], splits: dict[str, pd.Series], fold_pool: str
+) -> pd.DataFrame:
     """``id, probability, target`` of every tweet of the fold pool, once each.
 
     Args:
         predictions: The folds' prediction frames.
-        data_dir: The processed data the folds were drawn from.
+        splits: Labels by tweet id of the processed ``train.csv`` and ``val.csv``.
         fold_pool: ``data.fold_pool`` of the folds: ``train`` or ``labelled``.
     """
     names = ["train.csv"] + (["val.csv"] if fold_pool == "labelled" else [])
-    labels = pd.concat([read_processed(data_dir, n) for n in names]).set_index("id")["target"]
+    labels = pd.concat([splits[name] for name in names])
     oof = pd.concat([p[p.role == "oof"] for p in predictions])[["id", "probability"]]
     if oof["id"].duplicated().any() or set(oof["id"]) != set(labels.index):
         raise ConfigError(f"out-of-fold predictions do not cover {' + '.join(names)} exactly once")
@@ -125,12 +127,14 @@ def out_of_fold(predictions: list[pd.DataFrame], data_dir: Path, fold_pool: str)
 
 def summarize(
     predictions: list[pd.DataFrame], data_dir: Path, fold_pool: str = "train"
-) -> tuple[dict, pd.DataFrame]:
-    """(report, ensemble test predictions) from the folds' prediction frames."""
-    labels = pd.concat(
-        [read_processed(data_dir, "train.csv"), read_processed(data_dir, "val.csv")]
-    ).set_index("id")["target"]
-    oof = out_of_fold(predictions, data_dir, fold_pool)
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """(report, ensemble test predictions, out-of-fold predictions) from the folds' frames."""
+    splits = {
+        name: read_processed(data_dir, name).set_index("id")["target"]
+        for name in ("train.csv", "val.csv")
+    }
+    labels = pd.concat(splits.values())
+    oof = out_of_fold(predictions, splits, fold_pool)
     oof_labels = oof["target"].to_numpy()
     _, oof_f1_tuned = best_f1_threshold(oof["probability"].to_numpy(), oof_labels)
     # 0.5 unless tuning on the out-of-fold predictions wins beyond bootstrap noise
@@ -165,7 +169,7 @@ def summarize(
         {"id": test.index, "target": (test.to_numpy() > threshold).astype(int)}
     )
     submission["probability"] = test.to_numpy().round(6)
-    return report, submission
+    return report, submission, oof
 
 
 def heldout_summary(
@@ -238,7 +242,7 @@ def kfold(
         predictions.append(pd.read_csv(path))
         if data is None:
             data = fold_datamodule(args)[0]
-    report, ensemble = summarize(predictions, data.data_dir, data.fold_pool)
+    report, ensemble, oof = summarize(predictions, data.data_dir, data.fold_pool)
     report["command"] = shlex.join(
         [
             *("tweetcls", "kfold", "--num_folds", str(num_folds), "--out", out),
@@ -249,7 +253,7 @@ def kfold(
     if all("fit_seconds" in p for p in predictions):
         report["fit_seconds"] = round(sum(float(p["fit_seconds"].iloc[0]) for p in predictions), 1)
     with atomic_path(root / OOF_FILE) as tmp:
-        out_of_fold(predictions, data.data_dir, data.fold_pool).to_csv(tmp, index=False)
+        oof.to_csv(tmp, index=False)
     write_text(Path(report_path), json.dumps(report, indent=2) + "\n")
     with atomic_path(Path(submission)) as tmp:
         ensemble[["id", "target"]].to_csv(tmp, index=False)

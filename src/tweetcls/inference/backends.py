@@ -68,6 +68,8 @@ class Backend(ABC):
         self.bundle = bundle
         self.name = name
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.path))
+        #: the text normaliser version the model was trained with, resolved once
+        self.normaliser = bundle.normaliser
         self.encoder = Encoder(
             self.tokenizer,
             use_keyword=bool(bundle.meta["use_keyword"]),
@@ -80,7 +82,7 @@ class Backend(ABC):
         if len(texts) != len(keywords):
             raise ValueError(f"{len(texts)} texts but {len(keywords)} keywords")
         return self.encoder(
-            [clean_text(text, self.bundle.normaliser) for text in texts],
+            [clean_text(text, self.normaliser) for text in texts],
             [clean_keyword(k) if k else None for k in keywords],
             [None] * len(texts),
         )
