@@ -353,11 +353,11 @@ def render_ablation(data: dict[str, Any]) -> str:
             fmt(row["oof_samples"]),
             f"{fmt(row['oof_f1'])} {ci_of(row['oof_f1_ci'])}",
             _gain(row.get("vs_reference")),
-            _gain(row.get("vs_previous")),
+            "—" if i > 0 and "vs_previous" not in row else _gain(row.get("vs_previous")),
             _compared(row.get("vs_reference")),
             "—" if row.get("fit_seconds") is None else f"{row['fit_seconds'] / 60:.0f} min",
         )
-        for row in data["rows"]
+        for i, row in enumerate(data["rows"])
     ]
     header = (
         "recipe",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchmetrics.functional.classification import binary_f1_score
 
-from tweetcls.core.errors import PretrainedModelError
+from tweetcls.core.errors import ConfigError, PretrainedModelError
 from tweetcls.core.pretrained import resolve_pretrained
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.models.threshold import best_f1_threshold
@@ -74,6 +74,36 @@ def test_keyword_is_first_segment(datamodule):
     first = datamodule.datasets["train"][0]
     text = datamodule.tokenizer.decode(first["input_ids"])
     assert text.count("</s></s>") == 1  # RoBERTa pair separator: keyword, then tweet
+
+
+def test_train_share_is_a_nested_stratified_subsample(processed_dir, tiny_model_dir, tmp_path):
+    def train_rows(share, fold=1):
+        datamodule = DisasterTweetsDataModule(
+            pretrained_model=str(tiny_model_dir),
+            data_dir=str(processed_dir),
+            cache_dir=str(tmp_path / "cache"),
+            num_folds=3,
+            fold=fold,
+            fold_pool="labelled",
+            train_share=share,
+        )
+        datamodule.setup("fit")
+        labels = datamodule.datasets["train"]["labels"]
+        return set(datamodule.ids["train"]), sum(labels) / len(labels), datamodule.ids["val"]
+
+    half, half_positive, half_val = train_rows(0.5)
+    most, _, _ = train_rows(0.8)
+    full, full_positive, full_val = train_rows(1.0)
+    assert half < most < full and len(half) == pytest.approx(len(full) / 2, abs=1)
+    assert half_positive == pytest.approx(full_positive, abs=0.01)
+    assert half_val == full_val  # validation (the out-of-fold rows) is never subsampled
+    assert train_rows(0.5)[0] == half  # seeded by split_seed
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5])
+def test_bad_train_share(share, tiny_model_dir):
+    with pytest.raises(ConfigError, match=r"data\.train_share: must lie in \(0, 1\]"):
+        DisasterTweetsDataModule(str(tiny_model_dir), train_share=share)
 
 
 def test_tokenization_is_cached(datamodule, processed_dir, tiny_model_dir, tmp_path, monkeypatch):

@@ -183,6 +183,22 @@ def test_labelled_folds_score_every_labelled_tweet_and_ablation_pairs_them(
     gain = comparison["gain"]
     assert gain["low"] <= gain["estimate"] <= gain["high"]
     assert gain["estimate"] == pytest.approx(rows[1]["oof_f1"] - rows[0]["oof_f1"], abs=1e-3)
+    assert "vs_previous" not in rows[1]  # the row above is the reference: said once
+    for chained in ("true", "false"):
+        main(
+            [
+                "ablation",
+                "--reports",
+                json.dumps([str(reference), str(variant), str(variant)]),
+                "--chained",
+                chained,
+                "--report_path",
+                str(tmp_path / f"chained-{chained}.json"),
+            ]
+        )
+    chained_rows = json.loads((tmp_path / "chained-true.json").read_text())["rows"]
+    assert chained_rows[2]["vs_previous"]["gain"]["estimate"] == 0  # a recipe against itself
+    assert "vs_previous" not in json.loads((tmp_path / "chained-false.json").read_text())["rows"][2]
 
 
 def test_paired_gain_is_zero_for_equal_recipes_and_positive_for_a_better_one():

@@ -12,11 +12,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
-from tweetcls.core.bundle import file_sha256, load_bundle
+from tweetcls.core.bundle import BACKENDS, file_sha256, load_bundle
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.data.preprocess import clean_keyword, clean_text
-from tweetcls.inference.backends import BACKENDS, load_backend, token_chunks
+from tweetcls.inference.backends import BACKEND_CLASSES, load_backend
+from tweetcls.inference.base import token_chunks
 
 #: Raw tweets with HTML entities, %-encoded keywords, a missing keyword and an overlong one.
 TEXTS = [
@@ -192,6 +193,10 @@ def test_load_backend_rejects_bad_arguments_and_corrupt_files(tiny_bundle, tmp_p
         handle.write(b"\0")
     with pytest.raises(ConfigError, match=r"SHA-256 differs from serving\.json"):
         load_backend(load_bundle(corrupt), "onnx-int8")
+
+
+def test_every_backend_has_a_class():
+    assert set(BACKEND_CLASSES) == set(BACKENDS)
 
 
 def test_onnx_serving_needs_no_training_stack(tiny_bundle):

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tweetcls.core.bundle import BACKENDS, load_bundle
-from tweetcls.inference.backends import Backend, load_backend
+from tweetcls.inference.backends import load_backend
+from tweetcls.inference.base import Backend
 from tweetcls.monitoring.requestlog import RequestLog
 from tweetcls.serving.app import create_app
 from tweetcls.serving.batcher import BatcherClosed, BatcherOverloaded, MicroBatcher

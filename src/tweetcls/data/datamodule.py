@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from datasets import Dataset, concatenate_datasets, disable_progress_bars
@@ -61,6 +62,9 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         fold_pool: The tweets the folds divide: ``train`` (``train.csv``; ``val.csv`` stays
             held out) or ``labelled`` (``train.csv`` and ``val.csv``: out-of-fold predictions
             for all labelled tweets, the protocol recipes are compared by).
+        train_share: Share of the training rows that ``fit`` trains on, in (0, 1]: a stratified
+            subsample drawn with ``split_seed`` (nested: a smaller share is a subset of a larger
+            one). Below 1 it measures a learning curve; validation rows are never subsampled.
         batch_size: Training batch size per device.
         eval_batch_size: Batch size for validation, test and predict; ``None`` uses
             ``2 * batch_size``.
@@ -86,6 +90,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         num_folds: int = 1,
         fold: int = 0,
         fold_pool: Literal["train", "labelled"] = "train",
+        train_share: float = 1.0,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         max_length: int = 128,
@@ -109,6 +114,8 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             raise ConfigError(f"data.num_folds: must be >= 1 (1 = no folds), got {num_folds}")
         if not 0 <= fold < num_folds:
             raise ConfigError(f"data.fold: must lie in [0, {num_folds - 1}], got {fold}")
+        if not 0 < train_share <= 1:
+            raise ConfigError(f"data.train_share: must lie in (0, 1], got {train_share}")
         if num_workers < 0:
             raise ConfigError(f"data.num_workers: must be >= 0, got {num_workers}")
         self.save_hyperparameters()
@@ -121,6 +128,7 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         self.num_folds = num_folds
         self.fold = fold
         self.fold_pool = fold_pool
+        self.train_share = train_share
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or 2 * batch_size
         self.max_length = max_length
@@ -246,6 +254,21 @@ class DisasterTweetsDataModule(L.LightningDataModule):
         train_rows, val_rows = list(folds.split(labels, labels))[self.fold]
         return train_rows.tolist(), val_rows.tolist()
 
+    def subsample(self, train: Dataset) -> Dataset:
+        """The ``train_share`` of ``train``: stratified, nested across shares, seeded."""
+        if self.train_share == 1:
+            return train
+        labels = np.asarray(train["labels"])
+        # one random rank per row, drawn per class: the first share of each class is kept,
+        # so each class keeps its proportion and a smaller share is a subset of a larger one
+        ranks = np.random.default_rng(self.split_seed).random(len(labels))
+        keep: list[int] = []
+        for label in np.unique(labels):
+            rows = np.flatnonzero(labels == label)
+            count = max(1, round(self.train_share * len(rows)))
+            keep.extend(rows[np.argsort(ranks[rows], kind="stable")[:count]].tolist())
+        return train.select(sorted(keep))
+
     def _set(self, role: str, dataset: Dataset) -> None:
         self.datasets[role] = dataset
         self.ids[role] = list(dataset["id"])
@@ -282,11 +305,11 @@ class DisasterTweetsDataModule(L.LightningDataModule):
             if self.soft_targets is not None:
                 train = self.with_soft_targets(train)
             if self.num_folds == 1:
-                self._set("train", train)
+                self._set("train", self.subsample(train))
                 self._set("val", self.load_split("val"))
             else:
                 train_rows, val_rows = self.fold_indices(list(train["labels"]))
-                self._set("train", train.select(train_rows))
+                self._set("train", self.subsample(train.select(train_rows)))
                 self._set("val", train.select(val_rows))
         elif stage == "test" and "test" not in self.datasets:
             self._set("test", self.load_split("val"))

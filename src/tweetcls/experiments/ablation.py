@@ -80,6 +80,7 @@ def ablation(
     reports: list[str],
     report_path: str = "reports/ablation.json",
     descriptions: list[str] | None = None,
+    chained: bool = True,
 ) -> dict:
     """Compare recipes by their ``tweetcls kfold`` runs: out-of-fold F1 with its interval and
     the paired gain over the first recipe and over the one before.
@@ -89,6 +90,9 @@ def ablation(
         report_path: The comparison JSON (read by the docs' ablation table).
         descriptions: One line per report saying what its recipe changes; the report's file
             name by default.
+        chained: Also compare each recipe with the one before it (recipes built up one on
+            another); ``false`` for independent variants of the reference (another seed, one
+            lever alone, a share of the training data).
     """
     if len(reports) < 2:
         raise ConfigError("--reports: name at least two kfold reports (reference first)")
@@ -110,9 +114,10 @@ def ablation(
         }
         if i > 0:
             row["vs_reference"] = compare(oofs[0], oof)
-            row["vs_previous"] = compare(oofs[i - 1], oof)
+            if chained and i > 1:
+                row["vs_previous"] = compare(oofs[i - 1], oof)
         rows.append(row)
-    result = {"reference": paths[0].stem, "rows": rows}
+    result = {"reference": paths[0].stem, "chained": chained, "rows": rows}
     write_text(Path(report_path), json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return result

@@ -96,7 +96,8 @@ def _compute(member: Member, data_dir: Path, splits: list[str]) -> pd.DataFrame:
         model = fit_tfidf(read_processed(data_dir, SPLITS["train"]))
         probs = {split: predict_tfidf(model, frame) for split, frame in frames.items()}
     elif kind == "model":
-        from tweetcls.inference.backends import load_backend, predict_frame
+        from tweetcls.inference.backends import load_backend
+        from tweetcls.inference.base import predict_frame
 
         backend = load_backend(load_bundle(member.source), "pytorch")
         probs = {split: predict_frame(backend, frame) for split, frame in frames.items()}

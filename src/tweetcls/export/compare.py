@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 
 from tweetcls.core.bootstrap import f1_interval
-from tweetcls.core.bundle import Bundle
-from tweetcls.inference.backends import predict_frame
+from tweetcls.core.bundle import BACKENDS, Bundle
+from tweetcls.inference.base import predict_frame
 
 
 def score_backends(bundle: Bundle, val: pd.DataFrame) -> tuple[dict, dict[str, np.ndarray]]:
-    from tweetcls.inference.backends import BACKENDS, load_backend
+    from tweetcls.inference.backends import load_backend
 
     backends = {kind: load_backend(bundle, kind) for kind in BACKENDS}
     return backends, {kind: predict_frame(b, val) for kind, b in backends.items()}

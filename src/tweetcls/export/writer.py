@@ -2,7 +2,7 @@
 
 Copies the model directory from ``fit`` (``runs/<run>/model``), adds the model as ONNX (fp32,
 dynamic batch and sequence axes) and as dynamically quantized int8 ONNX, checks all three
-backends on ``val.csv`` through the same :mod:`tweetcls.inference.backends` classes the server
+backends on ``val.csv`` through the same :mod:`tweetcls.inference` backends the server
 uses, and writes ``serving.json`` (version, hashes, provenance) and ``drift_reference.json``
 (profile of ``train.csv``). The bundle directory is written atomically: on any failure,
 including int8 losing more than ``--max_f1_drop`` F1 against PyTorch, nothing is left behind.
@@ -35,7 +35,7 @@ from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
 from tweetcls.export.onnx import DEFAULT_OPSET, export_onnx
 from tweetcls.export.quantize import quantize
-from tweetcls.inference.backends import predict_frame
+from tweetcls.inference.base import predict_frame
 
 #: Largest allowed drop of validation F1 from PyTorch to int8.
 DEFAULT_MAX_F1_DROP = 0.01

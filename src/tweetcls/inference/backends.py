@@ -1,181 +1,29 @@
-"""Inference backends: the bundle's model behind one interface, ONNX Runtime or PyTorch.
-
-Every backend cleans and tokenizes its inputs with :mod:`tweetcls.core.inputs` (what training
-did) and returns the probability of "disaster" (``softmax(logits)[:, 1]``). Backends are
-built once and called from one worker thread at a time; the hot path holds no per-call
-session, model or DataFrame creation.
+"""Inference backends: the bundle's model behind one interface (:class:`.base.Backend`).
 
 * ``onnx-int8``: ``onnx/model.int8.onnx`` in ONNX Runtime (default, fastest on CPU);
-* ``onnx``: ``onnx/model.onnx`` (fp32) in ONNX Runtime;
+* ``onnx``: ``onnx/model.onnx`` (fp32) in ONNX Runtime (:mod:`tweetcls.inference.onnx_runtime`);
 * ``pytorch``: the Hugging Face model in eager PyTorch (:mod:`tweetcls.inference.pytorch`;
   needs torch, which the serving image does not install).
+
+:func:`load_backend` imports a backend's module only when that backend is built, so ONNX
+serving never imports torch (the import contracts check that no module imports torch's
+backend statically).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any, NamedTuple
-
-import numpy as np
-import pandas as pd
-from scipy.special import expit
-from transformers import AutoTokenizer
+from importlib import import_module
 
 from tweetcls.core.bundle import BACKENDS, Bundle, file_sha256
 from tweetcls.core.errors import ConfigError
-from tweetcls.core.inputs import Encoder, clean_keyword, clean_text
+from tweetcls.inference.base import Backend
 
-
-class Scores(NamedTuple):
-    """What one model call gives per tweet, in input order.
-
-    Args:
-        probabilities: Probability of "disaster" (float32).
-        token_counts: Tokens the model saw (special tokens and keyword segment included).
-    """
-
-    probabilities: np.ndarray
-    token_counts: np.ndarray
-
-
-def token_chunks(lengths: np.ndarray, max_tokens: int) -> list[slice]:
-    """Consecutive runs of ascending ``lengths`` whose padded size fits ``max_tokens``.
-
-    A run of ``n`` rows pads to its last (longest) row, so it costs ``n * lengths[end - 1]``
-    tokens; every run has at least one row, however long.
-    """
-    chunks: list[slice] = []
-    start = 0
-    for end in range(1, len(lengths) + 1):
-        if end - start > 1 and (end - start) * int(lengths[end - 1]) > max_tokens:
-            chunks.append(slice(start, end - 1))
-            start = end - 1
-    if start < len(lengths):
-        chunks.append(slice(start, len(lengths)))
-    return chunks
-
-
-class Backend(ABC):
-    """A model that maps tweets to disaster probabilities.
-
-    Args:
-        bundle: The loaded bundle (tokenizer, input settings, model files).
-        name: The backend's name (one of ``BACKENDS``).
-    """
-
-    def __init__(self, bundle: Bundle, name: str) -> None:
-        self.bundle = bundle
-        self.name = name
-        self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.path))
-        #: the text normaliser version the model was trained with, resolved once
-        self.normaliser = bundle.normaliser
-        self.encoder = Encoder(
-            self.tokenizer,
-            use_keyword=bool(bundle.meta["use_keyword"]),
-            use_location=bool(bundle.meta["use_location"]),
-            max_length=int(bundle.meta["max_length"]),
-        )
-
-    def encode(self, texts: Sequence[str], keywords: Sequence[str | None]) -> dict[str, Any]:
-        """Clean and tokenize raw tweets: int64 arrays padded to the longest tweet."""
-        if len(texts) != len(keywords):
-            raise ValueError(f"{len(texts)} texts but {len(keywords)} keywords")
-        return self.encoder(
-            [clean_text(text, self.normaliser) for text in texts],
-            [clean_keyword(k) if k else None for k in keywords],
-            [None] * len(texts),
-        )
-
-    def count_tokens(self, texts: Sequence[str], keywords: Sequence[str | None]) -> list[int]:
-        """Tokens the model sees per tweet (special tokens and keyword segment included)."""
-        if not texts:
-            return []
-        return self.encode(texts, keywords)["attention_mask"].sum(axis=1).tolist()
-
-    def predict_proba(self, texts: Sequence[str], keywords: Sequence[str | None]) -> np.ndarray:
-        """Probability of "disaster" per tweet (float32, shape ``(len(texts),)``).
-
-        Args:
-            texts: Raw tweet texts (cleaned here as in preprocessing).
-            keywords: Raw keyword per tweet, ``None`` when absent.
-        """
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        return self._probabilities(self.encode(texts, keywords))
-
-    def score(
-        self, texts: Sequence[str], keywords: Sequence[str | None], max_batch_tokens: int = 0
-    ) -> Scores:
-        """Probabilities and token counts of raw tweets, tokenized once.
-
-        Args:
-            texts: Raw tweet texts.
-            keywords: Raw keyword per tweet, ``None`` when absent.
-            max_batch_tokens: ``> 0``: sort the tweets by token count and run the model on
-                consecutive chunks of at most this many padded tokens (:func:`token_chunks`),
-                so that a short tweet is not padded to the batch's longest; ``0``: one run.
-        """
-        if not texts:
-            return Scores(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
-        encoded = self.encode(texts, keywords)
-        counts = encoded["attention_mask"].sum(axis=1)
-        if max_batch_tokens <= 0 or len(texts) == 1:
-            return Scores(self._probabilities(encoded), counts)
-        order = np.argsort(counts, kind="stable")
-        right = self.tokenizer.padding_side == "right"
-        probabilities = np.empty(len(texts), dtype=np.float32)
-        for chunk in token_chunks(counts[order], max_batch_tokens):
-            rows = order[chunk]
-            width = int(counts[rows[-1]])
-            columns = slice(None, width) if right else slice(-width, None)
-            part = {name: array[rows, columns] for name, array in encoded.items()}
-            probabilities[rows] = self._probabilities(part)
-        return Scores(probabilities, counts)
-
-    def _probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
-        logits = self._logits(encoded).astype(np.float32)
-        # softmax(logits)[:, 1] of the two classes, computed stably
-        return expit(logits[:, 1] - logits[:, 0])
-
-    @abstractmethod
-    def _logits(self, encoded: Any) -> np.ndarray:
-        """Logits ``(batch, 2)`` of a padded numpy batch."""
-
-
-class OnnxBackend(Backend):
-    """An ONNX file of the bundle in one ONNX Runtime session.
-
-    Args:
-        bundle: The loaded bundle.
-        name: ``onnx`` (fp32) or ``onnx-int8``.
-        threads: Intra-op threads of the session; ``None`` lets ONNX Runtime choose (one per
-            physical core).
-    """
-
-    def __init__(self, bundle: Bundle, name: str, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        super().__init__(bundle, name)
-        path = bundle.backend_file(name)
-        if not path.is_file():
-            raise ConfigError(f"{path}: not found (build the bundle with `tweetcls export`)")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_names = [node.name for node in self.session.get_inputs()]
-        self.output_names = [self.session.get_outputs()[0].name]
-        missing = [n for n in self.input_names if n not in self.tokenizer.model_input_names]
-        if missing:
-            raise ConfigError(f"{path}: inputs {missing} are not produced by the bundle tokenizer")
-
-    def _logits(self, encoded: Any) -> np.ndarray:
-        feed = {name: encoded[name] for name in self.input_names}
-        return self.session.run(self.output_names, feed)[0]
+#: The class of each backend, as ``module:class`` (imported when that backend is built).
+BACKEND_CLASSES: dict[str, str] = {
+    "onnx-int8": "tweetcls.inference.onnx_runtime:OnnxBackend",
+    "onnx": "tweetcls.inference.onnx_runtime:OnnxBackend",
+    "pytorch": "tweetcls.inference.pytorch:PytorchBackend",
+}
 
 
 def verify_model_file(bundle: Bundle, kind: str) -> None:
@@ -209,25 +57,6 @@ def load_backend(bundle: Bundle, kind: str = "onnx-int8", threads: int | None = 
     if threads is not None and threads < 1:
         raise ConfigError(f"threads: must be >= 1, got {threads}")
     verify_model_file(bundle, kind)
-    if kind == "pytorch":
-        from tweetcls.inference.pytorch import PytorchBackend  # needs torch: only when asked
-
-        return PytorchBackend(bundle, threads)
-    return OnnxBackend(bundle, kind, threads)
-
-
-def predict_frame(backend: Backend, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
-    """Probabilities of ``backend`` for the rows of a processed frame, in row order.
-
-    Rows are scored in batches of similar length (less padding) and put back in order.
-    """
-    texts = frame["text"].astype(str).tolist()
-    keywords = [k or None for k in frame["keyword"].astype(str)]
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    probabilities = np.empty(len(texts), dtype=np.float64)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        probabilities[rows] = backend.predict_proba(
-            [texts[i] for i in rows], [keywords[i] for i in rows]
-        )
-    return probabilities
+    module, _, name = BACKEND_CLASSES[kind].partition(":")
+    backend: type[Backend] = getattr(import_module(module), name)
+    return backend(bundle, kind, threads)

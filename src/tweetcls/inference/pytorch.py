@@ -12,7 +12,7 @@ import numpy as np
 
 from tweetcls.core.bundle import Bundle
 from tweetcls.core.errors import ConfigError
-from tweetcls.inference.backends import Backend
+from tweetcls.inference.base import Backend
 
 
 class PytorchBackend(Backend):
@@ -20,10 +20,11 @@ class PytorchBackend(Backend):
 
     Args:
         bundle: The loaded bundle (or plain model directory).
+        name: ``pytorch``.
         threads: ``torch.set_num_threads`` (process-wide); ``None`` keeps PyTorch's default.
     """
 
-    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, name: str = "pytorch", threads: int | None = None) -> None:
         try:
             import torch
 
@@ -33,7 +34,7 @@ class PytorchBackend(Backend):
                 f"the pytorch backend needs torch ({err}); install `.[train]` or use an ONNX "
                 "backend"
             ) from None
-        super().__init__(bundle, "pytorch")
+        super().__init__(bundle, name, threads)
         if threads is not None:
             torch.set_num_threads(threads)
         self._torch = torch

@@ -28,7 +28,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 #: ``predict(texts, keywords) -> (probabilities, token_counts)``, one each per tweet
-#: (:class:`tweetcls.inference.backends.Scores`, e.g. a partial of ``Backend.score``).
+#: (:class:`tweetcls.inference.base.Scores`, e.g. a partial of ``Backend.score``).
 PredictFn = Callable[[Sequence[str], Sequence[str | None]], tuple[np.ndarray, np.ndarray]]
 #: ``after_batch(jobs, probabilities, token_counts, inference_seconds, answered_at)``: called
 #: in the worker after each model call; ``answered_at`` is the ``time.perf_counter()`` of the

@@ -15,7 +15,7 @@ from tweetcls.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from tweetcls.core.bundle import Bundle
-    from tweetcls.inference.backends import Backend
+    from tweetcls.inference.base import Backend
     from tweetcls.serving.settings import ServeSettings
 
 
