@@ -65,13 +65,10 @@ class OptunaPruning(PyTorchLightningPruningCallback):
 
     def __init__(self, spec: str, storage: str, study_name: str, trial_number: int) -> None:
         sweep = load_spec(spec)
+        rdb = open_storage(storage)
         # the pruner decides in this process, so it must be the spec's, not load_study's default
-        study = optuna.load_study(
-            study_name=study_name, storage=open_storage(storage), pruner=make_pruner(sweep)
-        )
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, trial_number
-        )
+        study = optuna.load_study(study_name=study_name, storage=rdb, pruner=make_pruner(sweep))
+        trial_id = trial_id_of(rdb, study_name, trial_number)
         super().__init__(optuna.trial.Trial(study, trial_id), sweep.metric)
         self.goal = sweep.direction
         self.best: float | None = None
@@ -124,6 +121,12 @@ def open_storage(url: str, attempts: int = 5) -> RDBStorage:
                 raise
             time.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
+
+
+def trial_id_of(storage: RDBStorage, study_name: str, number: int) -> int:
+    """The storage's id of trial ``number`` of study ``study_name`` (public storage API)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
 def base_values(spec: SweepSpec, extra: list[str]) -> dict[str, Any]:
@@ -184,7 +187,13 @@ def make_objective(
     study_name: str,
     in_subprocess: bool,
 ) -> Callable[[optuna.Trial], float]:
-    """The study's objective: one ``fit`` per trial, returning the best value of the metric."""
+    """The study's objective: one ``fit`` per trial, returning the best value of the metric.
+
+    The fit's :class:`OptunaPruning` writes the trial's user attributes from its own process;
+    they are read back through a storage of their own (the study's cached storage keeps
+    the attributes of trials this process created as it last wrote them).
+    """
+    reader = open_storage(storage)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, spec)
@@ -196,7 +205,7 @@ def make_objective(
             run_fit(args[1:], log=run_dir / "trial.log" if in_subprocess else None)
         except FitFailed as err:
             raise FitFailed(f"trial {trial.number}: {err}") from err
-        attrs = trial.study._storage.get_trial(trial._trial_id).user_attrs
+        attrs = reader.get_trial(trial_id_of(reader, study_name, trial.number)).user_attrs
         if PRUNED_ATTR in attrs:
             raise optuna.TrialPruned(f"pruned after {attrs[PRUNED_ATTR]} epoch(s)")
         if BEST_VALUE_ATTR not in attrs:
