@@ -10,7 +10,8 @@ import sys
 import pytest
 from helpers.paths import ROOT
 
-from tweetcls.cli import COMMANDS, main
+from tweetcls.cli import main
+from tweetcls.core.commands import COMMANDS
 
 PACKAGE = ROOT / "src" / "tweetcls"
 #: "no module over ~400 lines" (issue 11): a little slack for a docstring, none for a second

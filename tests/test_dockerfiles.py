@@ -32,7 +32,7 @@ from helpers.lock import LOCK, locked_versions
 from helpers.paths import ROOT
 from packaging.requirements import Requirement
 
-from tweetcls.cli import COMMANDS
+from tweetcls.core.commands import COMMANDS
 from tweetcls.core.ports import free_port
 from tweetcls.serving.settings import ServeSettings
 

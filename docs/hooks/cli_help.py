@@ -51,7 +51,7 @@ def fixed_columns(columns: int = COLUMNS) -> Iterator[None]:
 
 def command_help(name: str) -> str:
     """``tweetcls NAME --help`` as printed, captured in-process."""
-    from tweetcls.cli import COMMANDS, PROG
+    from tweetcls.core.commands import COMMANDS, PROG
 
     command = COMMANDS[name]
     args = [name, "--help"] if command.lightning else ["--help"]
@@ -105,7 +105,7 @@ def summarise(name: str, help_text: str) -> str:
 
 def render_command(name: str) -> str:
     """One command's section: its help whole, or summarised when longer than the limit."""
-    from tweetcls.cli import COMMANDS
+    from tweetcls.core.commands import COMMANDS
 
     command = COMMANDS[name]
     help_text = command_help(name)
@@ -155,7 +155,8 @@ def render_cli() -> str:
 def render_cli_uncached() -> str:
     """The command table, ``tweetcls --help`` and each command's section."""
     sys.path.insert(0, str(ROOT / "src"))
-    from tweetcls.cli import COMMANDS, build_parser
+    from tweetcls.cli import build_parser
+    from tweetcls.core.commands import COMMANDS
 
     out = ["| command | what it does | module |", "| --- | --- | --- |"]
     out += [f"| `tweetcls {n}` | {c.help} | `{c.module}` |" for n, c in COMMANDS.items()]

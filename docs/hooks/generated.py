@@ -2,8 +2,8 @@
 
 Markers replaced in a page's Markdown:
 
-- ``<!-- generated: cli -->``: every command of ``tweetcls.cli.COMMANDS`` with its ``--help``,
-  captured in-process (see :mod:`cli_help`).
+- ``<!-- generated: cli -->``: every command of ``tweetcls.core.commands.COMMANDS`` with its
+  ``--help``, captured in-process (see :mod:`cli_help`).
 - ``<!-- generated: results -->``: tables of the pipeline's reports in ``reports/``.
 - ``<!-- generated: bench -->``: tables of the benchmark scripts' ``--json`` outputs in
   ``reports/bench/``, listed with their commands in ``reports/bench/manifest.json``.

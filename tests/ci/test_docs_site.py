@@ -16,7 +16,7 @@ import pytest
 from helpers.paths import ROOT, VENV_BIN
 from mkdocs.exceptions import PluginError
 
-from tweetcls.cli import COMMANDS
+from tweetcls.core.commands import COMMANDS
 
 MKDOCS = VENV_BIN / "mkdocs"
 REPORTS = ROOT / "reports"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tweetcls.cli import run_function
+from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bootstrap import paired_f1_difference
 from tweetcls.core.bundle import read_json

@@ -18,9 +18,9 @@ interval includes 0 is within noise.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval, paired_f1_difference
 from tweetcls.core.errors import ConfigError
@@ -37,36 +38,6 @@ from tweetcls.models.threshold import DEFAULT_THRESHOLD, choose_threshold
 
 METHODS = ("stack", "mean")
 EPSILON = 1e-6
-
-
-def build_parser(prog: str = "tweetcls ensemble") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Combine the probabilities of finished models on the held-out val.csv (stacking "
-            "or mean), report every member and the ensemble with bootstrap intervals, and "
-            "write the ensemble's submission for test.csv."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--member",
-        action="append",
-        required=True,
-        help="NAME=SOURCE or SOURCE, repeated: 'tfidf', a model dir (<run>/model), a kfold "
-        "dir, or a split,id,probability CSV",
-    )
-    parser.add_argument("--data_dir", default="data/processed", help="processed splits")
-    parser.add_argument("--method", choices=METHODS, default="stack", help="combiner to submit")
-    parser.add_argument("--folds", type=int, default=5, help="cross-fitting folds on val")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the folds")
-    parser.add_argument("--out", default="runs/ensemble", help="test probabilities")
-    parser.add_argument("--cache_dir", default="runs/members", help="member probability cache")
-    parser.add_argument("--report_path", default="reports/ensemble.json", help="summary JSON")
-    parser.add_argument(
-        "--submission", default="predictions/submission_ensemble.csv", help="id,target CSV"
-    )
-    return parser
 
 
 def logits(probs: np.ndarray) -> np.ndarray:
@@ -167,43 +138,64 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str] | None = None, prog: str = "tweetcls ensemble") -> dict:
-    options = build_parser(prog).parse_args(argv)
-    members = [Member.parse(text) for text in options.member]
+def ensemble(
+    member: list[str],
+    data_dir: str = "data/processed",
+    method: Literal["stack", "mean"] = "stack",
+    folds: int = 5,
+    seed: int = 0,
+    out: str = "runs/ensemble",
+    cache_dir: str = "runs/members",
+    report_path: str = "reports/ensemble.json",
+    submission: str = "predictions/submission_ensemble.csv",
+) -> dict:
+    """Combine the probabilities of finished models on the held-out val.csv (stacking or mean),
+    report every member and the ensemble with bootstrap intervals, and write the ensemble's
+    submission for test.csv.
+
+    Args:
+        member: ``NAME=SOURCE`` or ``SOURCE``, the flag repeated per member: ``tfidf``, a model
+            directory (``<run>/model``), a kfold directory, or a ``split,id,probability`` CSV.
+        data_dir: The processed splits.
+        method: The combiner whose predictions are submitted.
+        folds: Cross-fitting folds on val (the stacker's honest validation figure).
+        seed: Seed of those folds.
+        out: Directory of the ensemble's test probabilities.
+        cache_dir: Cache of the members' probabilities.
+        report_path: The summary JSON.
+        submission: The ``id,target`` CSV of the ensemble.
+    """
+    members = [Member.parse(text) for text in member]
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise ConfigError(f"--member: names must differ, got {names}")
-    if options.folds < 2:
-        raise ConfigError(f"--folds: must be >= 2, got {options.folds}")
-    data_dir, out = Path(options.data_dir), Path(options.out)
-    val_frame = read_processed(data_dir, "val.csv")
-    test_frame = read_processed(data_dir, "test.csv")
-    probs = probability_columns(members, data_dir, ["val", "test"], options.cache_dir)
-    for member in members:
-        print(f"member {member.name}: {member.kind} {member.source}")
+    if folds < 2:
+        raise ConfigError(f"--folds: must be >= 2, got {folds}")
+    data_path, out_path = Path(data_dir), Path(out)
+    val_frame = read_processed(data_path, "val.csv")
+    test_frame = read_processed(data_path, "test.csv")
+    probs = probability_columns(members, data_path, ["val", "test"], cache_dir)
+    for one in members:
+        print(f"member {one.name}: {one.kind} {one.source}")
     report, test_probs = evaluate(
-        names,
-        probs["val"],
-        probs["test"],
-        val_frame["target"].to_numpy(),
-        options.folds,
-        options.seed,
+        names, probs["val"], probs["test"], val_frame["target"].to_numpy(), folds, seed
     )
-    report["method"] = options.method
+    report["method"] = method
     report["sources"] = {m.name: m.source for m in members}
-    chosen = test_probs[options.method]
-    threshold = report["combiners"][options.method]["threshold"]
-    submission = pd.DataFrame({"id": test_frame["id"], "target": (chosen > threshold).astype(int)})
-    with atomic_path(Path(options.submission)) as tmp:
-        submission.to_csv(tmp, index=False)
-    with atomic_path(out / "test_probabilities.csv") as tmp:
+    chosen = test_probs[method]
+    threshold = report["combiners"][method]["threshold"]
+    table = pd.DataFrame({"id": test_frame["id"], "target": (chosen > threshold).astype(int)})
+    with atomic_path(Path(submission)) as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out_path / "test_probabilities.csv") as tmp:
         pd.DataFrame({"id": test_frame["id"], "probability": chosen.round(6)}).to_csv(
             tmp, index=False
         )
-    write_text(Path(options.report_path), json.dumps(report, indent=2) + "\n")
+    write_text(Path(report_path), json.dumps(report, indent=2) + "\n")
     print(markdown(report))
     return report
 
 
-def main(argv: list[str] | None = None, prog: str = "tweetcls ensemble") -> None:
-    run(argv, prog)
+def main(args: list[str] | None = None, prog: str = "tweetcls ensemble") -> None:
+    """Run ``tweetcls ensemble --member A --member B ...``."""
+    run_function(ensemble, list(args or []), prog)

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torchmetrics.functional.classification import binary_f1_score
 
-from tweetcls.cli import run_function
+from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval
 from tweetcls.core.errors import ConfigError

@@ -15,12 +15,12 @@ held-out validation F1; a rerun with unchanged teachers and data reuses the memb
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import atomic_path, write_text
 from tweetcls.core.bootstrap import f1_interval
 from tweetcls.core.errors import ConfigError
@@ -28,37 +28,30 @@ from tweetcls.data.preprocess import read_processed
 from tweetcls.experiments.members import Member, probability_columns
 
 
-def build_parser(prog: str = "tweetcls soft-targets") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Write a teacher's probabilities for train.csv (id,probability), the "
-        "soft targets of a distilled student (data.soft_targets).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "--teacher",
-        action="append",
-        required=True,
-        help="NAME=SOURCE or SOURCE (a model dir or a kfold dir), repeated for a mean",
-    )
-    parser.add_argument("--data_dir", default="data/processed", help="processed splits")
-    parser.add_argument("--out", default="data/soft_targets/teacher.csv", help="output CSV")
-    parser.add_argument("--cache_dir", default="runs/members", help="member probability cache")
-    return parser
+def soft_targets(
+    teacher: list[str],
+    data_dir: str = "data/processed",
+    out: str = "data/soft_targets/teacher.csv",
+    cache_dir: str = "runs/members",
+) -> dict:
+    """Write a teacher's probabilities for train.csv (id,probability), the soft targets of a
+    distilled student (data.soft_targets).
 
-
-def run(argv: list[str] | None = None, prog: str = "tweetcls soft-targets") -> dict:
-    options = build_parser(prog).parse_args(argv)
-    teachers = [Member.parse(text) for text in options.teacher]
-    for teacher in teachers:
-        if teacher.kind not in ("model", "kfold", "csv"):
-            raise ConfigError(
-                f"--teacher {teacher.source}: expected a model dir, a kfold dir or a CSV"
-            )
-    data_dir, out = Path(options.data_dir), Path(options.out)
-    train = read_processed(data_dir, "train.csv")
-    val = read_processed(data_dir, "val.csv")
-    columns = probability_columns(teachers, data_dir, ["train", "val"], options.cache_dir)
+    Args:
+        teacher: ``NAME=SOURCE`` or ``SOURCE`` (a model directory, a kfold directory or a
+            ``split,id,probability`` CSV); repeat the flag for the mean of several teachers.
+        data_dir: The processed splits.
+        out: The output CSV (its summary goes beside it, as ``.json``).
+        cache_dir: Cache of the teachers' probabilities.
+    """
+    teachers = [Member.parse(text) for text in teacher]
+    for one in teachers:
+        if one.kind not in ("model", "kfold", "csv"):
+            raise ConfigError(f"--teacher {one.source}: expected a model dir, a kfold dir or a CSV")
+    data_path, out_path = Path(data_dir), Path(out)
+    train = read_processed(data_path, "train.csv")
+    val = read_processed(data_path, "val.csv")
+    columns = probability_columns(teachers, data_path, ["train", "val"], cache_dir)
     probs = {split: values.mean(axis=1) for split, values in columns.items()}
     summary = {
         "teachers": {t.name: {"source": t.source, "kind": t.kind} for t in teachers},
@@ -66,14 +59,15 @@ def run(argv: list[str] | None = None, prog: str = "tweetcls soft-targets") -> d
         "val_f1_of_teacher": f1_interval(probs["val"], val["target"]).as_dict(),
         "tweets": len(train),
     }
-    with atomic_path(out) as tmp:
+    with atomic_path(out_path) as tmp:
         pd.DataFrame({"id": train["id"], "probability": probs["train"].round(6)}).to_csv(
             tmp, index=False
         )
-    write_text(out.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
+    write_text(out_path.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return summary
 
 
-def main(argv: list[str] | None = None, prog: str = "tweetcls soft-targets") -> None:
-    run(argv, prog)
+def main(args: list[str] | None = None, prog: str = "tweetcls soft-targets") -> None:
+    """Run ``tweetcls soft-targets --teacher A [--teacher B ...]``."""
+    run_function(soft_targets, list(args or []), prog)

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from tweetcls.cli import run_function
+from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import write_text
 from tweetcls.core.errors import ConfigError
 from tweetcls.experiments.fits import FitFailed, run_fit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tweetcls.cli import run_function
+from tweetcls.core.arguments import run_function
 from tweetcls.core.errors import ConfigError
 from tweetcls.export.onnx import DEFAULT_OPSET
 from tweetcls.export.writer import DEFAULT_MAX_F1_DROP, export_bundle

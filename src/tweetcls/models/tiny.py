@@ -84,6 +84,6 @@ def tiny_model(
 
 def main(args: list[str] | None = None, prog: str = "tweetcls tiny-model") -> None:
     """Run ``tweetcls tiny-model``."""
-    from tweetcls.cli import run_function
+    from tweetcls.core.arguments import run_function
 
     run_function(tiny_model, list(args or []), prog)

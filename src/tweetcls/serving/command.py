@@ -15,14 +15,8 @@ import os
 import sys
 from typing import Any
 
+from tweetcls.core.commands import PROG, command_name
 from tweetcls.serving.settings import ServeSettings
-
-
-def command_name() -> str:
-    """This command's name in the :data:`tweetcls.cli.COMMANDS` registry (``serve``)."""
-    from tweetcls.cli import COMMANDS
-
-    return next(name for name, command in COMMANDS.items() if command.module == __name__)
 
 
 def serve_argv(**flags: Any) -> list[str]:
@@ -38,7 +32,7 @@ def serve_argv(**flags: Any) -> list[str]:
     unknown = sorted(set(flags) - set(ServeSettings.model_fields))
     if unknown:
         raise ValueError(f"not flags of `tweetcls serve`: {', '.join(unknown)}")
-    argv = [sys.executable, "-m", "tweetcls", command_name()]
+    argv = [sys.executable, "-m", PROG, command_name(__name__)]
     for name, value in flags.items():
         if value is not None:
             text = str(value).lower() if isinstance(value, bool) else str(value)

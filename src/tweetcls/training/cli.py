@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, Mode
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_warn
 
-from tweetcls.cli import PROG
+from tweetcls.core.commands import PROG
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import BF16_FLAGS, cpu_flags
 from tweetcls.core.logs import quiet_libraries
