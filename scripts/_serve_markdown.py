@@ -165,7 +165,7 @@ def open_loop_tables(report: Report) -> list[str]:
         "",
         f"Target: {TARGET_OPEN_BACKEND} at {TARGET_LOAD:.0%} of capacity: p99 <= "
         f"{TARGET_OPEN_P99_MS:.0f} ms, 0 errors. Latency from the scheduled arrival time; "
-        "late: sent over --late-ms after it; dropped: not sent, every pool connection busy.",
+        "late: sent over --late_ms after it; dropped: not sent, every pool connection busy.",
     ]
     for o in report.open_loop:
         if o.overload_max_queue is not None:

@@ -9,14 +9,14 @@ batches of distinct real tweets, in two layouts on the same cores as the server:
 
 All 1 + N processes load the backend at the same time (a waiting one takes no CPU).
 
-Cells: length-sorted batches of each ``--reference-batches`` size (the pool sorted by token
+Cells: length-sorted batches of each ``--reference_batches`` size (the pool sorted by token
 count and cut into consecutive full batches) and shuffled batches of each
-``--reference-unsorted`` size (random lengths: the padding cost). Each process visits its
+``--reference_unsorted`` size (random lengths: the padding cost). Each process visits its
 batches in a seeded random order (a different one per process), so any stretch of the run is
 a fair sample of the pool's lengths. The processes of a layout run every cell in step: the
 parent sends each cell a common start time ``t0`` and end ``t1`` (``time.monotonic``,
-system-wide on Linux); batches run untimed until ``t0`` (``--reference-warmup``), and those
-started in ``[t0, t1)`` are timed (``--reference-duration``). A process's rate is its timed
+system-wide on Linux); batches run untimed until ``t0`` (``--reference_warmup``), and those
+started in ``[t0, t1)`` are timed (``--reference_duration``). A process's rate is its timed
 tweets over the span from its first timed batch's start to its last one's end. The
 reference of a backend is its best cell.
 

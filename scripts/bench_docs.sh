@@ -21,7 +21,7 @@ declare -A COMMANDS=(
   [train_overhead_tiny]="python scripts/bench_train_overhead.py --models tiny --steps 20 --repeats 3 --threads 1 --json $BENCH/train_overhead_tiny.json"
   [train_overhead_minilm]="python scripts/bench_train_overhead.py --models minilm --steps 5 --warmup_steps 2 --repeats 2 --threads 1 --json $BENCH/train_overhead_minilm.json"
   [train_mfu_cpu_tiny]="python scripts/bench_train_mfu.py --device cpu --tiny --steps 2 --no_compile --json $BENCH/train_mfu_cpu_tiny.json"
-  [serve_baseline_tiny]="python scripts/bench_serve.py --model $TINY/serving --data $TINY/processed/val.csv --backends onnx-int8 --workers 1 --batching requests --skip-latency --skip-reference --baseline --clients 1 8 32 --duration 5 --json $BENCH/serve_baseline_tiny.json"
+  [serve_baseline_tiny]="python scripts/bench_serve.py --model $TINY/serving --data $TINY/processed/val.csv --backends onnx-int8 --workers 1 --batching requests --skip_latency --skip_reference --baseline --clients 1 8 32 --duration 5 --json $BENCH/serve_baseline_tiny.json"
 )
 ORDER=(train_mfu_cpu_tiny train_overhead_tiny train_overhead_minilm serve_baseline_tiny)
 

@@ -4,17 +4,17 @@ Hosts differ about 3x in speed, so every verdict here is a ratio of two figures 
 the same run on the same cores; the CPU model and its AVX2/AVX-512/VNNI flags are printed with
 them. For each backend of ``--backends`` (``onnx-int8``, ``onnx``, ``pytorch``):
 
-1. **Model latency at batch 1** (skip: ``--skip-latency``): all backends loaded in this
-   process, ``predict_proba`` on one tweet at a time, ``--latency-reps`` calls per backend in
-   ``--latency-rounds`` rounds, the backends' order rotated each round; the int8 / PyTorch
+1. **Model latency at batch 1** (skip: ``--skip_latency``): all backends loaded in this
+   process, ``predict_proba`` on one tweet at a time, ``--latency_reps`` calls per backend in
+   ``--latency_rounds`` rounds, the backends' order rotated each round; the int8 / PyTorch
    speed-up (target >= 2.5x) with its per-round spread.
-2. **Reference throughput** (skip: ``--skip-reference``; ``_serve_reference.py``): the
+2. **Reference throughput** (skip: ``--skip_reference``; ``_serve_reference.py``): the
    backend alone, no HTTP, in one process with all cores and in one single-thread process per
-   CPU at once; length-sorted batches of ``--reference-batches`` and shuffled ones of
-   ``--reference-unsorted`` (the padding cost). The reference is the best of these tweets/s.
-3. **Closed-loop HTTP load** (skip: ``--skip-closed-loop``): for each service configuration of
+   CPU at once; length-sorted batches of ``--reference_batches`` and shuffled ones of
+   ``--reference_unsorted`` (the padding cost). The reference is the best of these tweets/s.
+3. **Closed-loop HTTP load** (skip: ``--skip_closed_loop``): for each service configuration of
    the grid ``--workers`` x ``--batching`` (``requests``: ``--max_batch_tokens 0``;
-   ``tokens``: ``--max_batch_tokens`` = ``--max-batch-tokens``) x ``--server-threads``, the
+   ``tokens``: ``--max_batch_tokens`` = ``--max_batch_tokens``) x ``--server_threads``, the
    service is started exactly as deployed (``python -m tweetcls serve``, the command line of
    ``tweetcls.serving.command.serve_argv``, request log to a temporary SQLite file) and used
    once ``GET /ready`` answers 200 (``2 x workers - 1`` times in a row). For each
@@ -28,14 +28,14 @@ them. For each backend of ``--backends`` (``onnx-int8``, ``onnx``, ``pytorch``):
    the same client counts against a minimal FastAPI app (``_serve_baseline_app.py``: the
    service's request model, a constant answer, uvicorn with uvloop/httptools, no access log);
    the ratio tweetcls / minimal req/s shows the service's own per-request cost (target >= 0.5).
-5. **Open loop** (``--open-loop``; ``_serve_openloop.py``): Poisson arrivals; per backend and
+5. **Open loop** (``--open_loop``; ``_serve_openloop.py``): Poisson arrivals; per backend and
    configuration the capacity (highest rate with 0 errors and p99 <= 1 s: a geometric ramp,
    then bisection over short steps), then 50% and 80% of it (target for onnx-int8 at 80%: p99
-   <= 50 ms) and 150% on a server restarted with ``--max_queue`` = ``--server-max-queue``: the
+   <= 50 ms) and 150% on a server restarted with ``--max_queue`` = ``--server_max_queue``: the
    share shed with 503 (and with Retry-After), the p99 of the 200s, the other errors.
 
 CPU sharing: the load generator runs on the same machine and takes CPU the server could use
-(its share is printed); the reference has no such client. ``--server-cpus``/``--client-cpus``
+(its share is printed); the reference has no such client. ``--server_cpus``/``--client_cpus``
 pin them (the reference runs on the server's CPUs).
 
 Run from the repository root (offline), on an otherwise idle machine::
@@ -108,7 +108,7 @@ def predict_body(tweet: Tweet) -> bytes:
 
 
 def threads_value(text: str) -> int | None:
-    """argparse type of ``--server-threads``: ``auto`` (the service's default) or >= 1."""
+    """argparse type of ``--server_threads``: ``auto`` (the service's default) or >= 1."""
     if text == "auto":
         return None
     value = int(text)
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module docstring and scripts/README.md)."""
     parser = argparse.ArgumentParser(
         description="Benchmark `tweetcls serve` against the backend's own throughput "
-        "(reference), a minimal FastAPI app (--baseline) and open-loop load (--open-loop).",
+        "(reference), a minimal FastAPI app (--baseline) and open-loop load (--open_loop).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
@@ -134,67 +134,67 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--workers", nargs="+", type=int, default=[1], help="serve --workers")
     grid.add_argument(
         "--batching", nargs="+", choices=("requests", "tokens"), default=["requests"],
-        help="requests: --max_batch_tokens 0; tokens: --max_batch_tokens = --max-batch-tokens",
+        help="requests: --max_batch_tokens 0; tokens: --max_batch_tokens = --max_batch_tokens",
     )  # fmt: skip
-    grid.add_argument("--max-batch-tokens", type=int, default=512, help="of --batching tokens")
+    grid.add_argument("--max_batch_tokens", type=int, default=512, help="of --batching tokens")
     grid.add_argument(
-        "--server-threads", nargs="+", type=threads_value,
+        "--server_threads", nargs="+", type=threads_value,
         help="serve --threads per worker, or 'auto' (None: auto, the service's default); the "
         "first also for the batch-1 latency",
     )  # fmt: skip
-    grid.add_argument("--server-args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
+    grid.add_argument("--server_args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
     closed = parser.add_argument_group("closed loop")
     closed.add_argument(
         "--clients", nargs="+", type=int, default=[1, 8, TARGET_CLIENTS], help="client counts"
     )
     closed.add_argument("--duration", type=float, default=10.0, help="measured s per run")
     closed.add_argument("--warmup", type=float, default=2.0, help="unmeasured s before a run")
-    closed.add_argument("--skip-closed-loop", action="store_true", help="no closed-loop runs")
+    closed.add_argument("--skip_closed_loop", action="store_true", help="no closed-loop runs")
     closed.add_argument("--baseline", action="store_true", help="also the minimal FastAPI app")
     ref = parser.add_argument_group("reference throughput")
-    ref.add_argument("--skip-reference", action="store_true", help="no reference (no ratios)")
+    ref.add_argument("--skip_reference", action="store_true", help="no reference (no ratios)")
     ref.add_argument(
-        "--reference-batches", nargs="+", type=int, default=[1, 8, 16, 32, 64],
+        "--reference_batches", nargs="+", type=int, default=[1, 8, 16, 32, 64],
         help="batch sizes cut from the pool sorted by length",
     )  # fmt: skip
     ref.add_argument(
-        "--reference-unsorted", nargs="*", type=int, default=[32],
+        "--reference_unsorted", nargs="*", type=int, default=[32],
         help="batch sizes of random lengths (the padding cost); none: skip",
     )  # fmt: skip
-    ref.add_argument("--reference-duration", type=float, default=3.0, help="timed s per cell")
-    ref.add_argument("--reference-warmup", type=float, default=1.0, help="untimed s per cell")
+    ref.add_argument("--reference_duration", type=float, default=3.0, help="timed s per cell")
+    ref.add_argument("--reference_warmup", type=float, default=1.0, help="untimed s per cell")
     lat = parser.add_argument_group("batch-1 model latency")
-    lat.add_argument("--skip-latency", action="store_true", help="no batch-1 model latency")
-    lat.add_argument("--latency-reps", type=int, default=200, help="timed calls per backend")
-    lat.add_argument("--latency-rounds", type=int, default=5, help="interleaved rounds")
+    lat.add_argument("--skip_latency", action="store_true", help="no batch-1 model latency")
+    lat.add_argument("--latency_reps", type=int, default=200, help="timed calls per backend")
+    lat.add_argument("--latency_rounds", type=int, default=5, help="interleaved rounds")
     ol = parser.add_argument_group("open loop")
-    ol.add_argument("--open-loop", action="store_true", help="capacity, 50/80/150%% runs")
-    ol.add_argument("--start-rate", type=float, default=25.0, help="first step, req/s")
-    ol.add_argument("--ramp-factor", type=float, default=2.0, help="geometric ramp factor")
-    ol.add_argument("--bisect-steps", type=int, default=4, help="bisections after the ramp")
-    ol.add_argument("--max-rate", type=float, default=20000.0, help="ramp ceiling, req/s")
-    ol.add_argument("--step-duration", type=float, default=3.0, help="measured s per step")
-    ol.add_argument("--step-warmup", type=float, default=0.5, help="unmeasured s per step")
+    ol.add_argument("--open_loop", action="store_true", help="capacity, 50/80/150%% runs")
+    ol.add_argument("--start_rate", type=float, default=25.0, help="first step, req/s")
+    ol.add_argument("--ramp_factor", type=float, default=2.0, help="geometric ramp factor")
+    ol.add_argument("--bisect_steps", type=int, default=4, help="bisections after the ramp")
+    ol.add_argument("--max_rate", type=float, default=20000.0, help="ramp ceiling, req/s")
+    ol.add_argument("--step_duration", type=float, default=3.0, help="measured s per step")
+    ol.add_argument("--step_warmup", type=float, default=0.5, help="unmeasured s per step")
     ol.add_argument("--pool", type=int, default=1024, help="most connections in flight")
-    ol.add_argument("--late-ms", type=float, default=10.0, help="sent later counts as late")
-    ol.add_argument("--server-max-queue", type=int, default=64, help="serve --max_queue, 150%%")
+    ol.add_argument("--late_ms", type=float, default=10.0, help="sent later counts as late")
+    ol.add_argument("--server_max_queue", type=int, default=64, help="serve --max_queue, 150%%")
     ol.add_argument(
-        "--overload-args", default="", help="extra serve flags of the 150%% server only, e.g. "
+        "--overload_args", default="", help="extra serve flags of the 150%% server only, e.g. "
         "'--max_queue_ms 100'",
     )  # fmt: skip
     host = parser.add_argument_group("host and client")
-    host.add_argument("--server-cpus", type=parse_cpus, help="pin server and reference, e.g. 0")
-    host.add_argument("--client-cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
+    host.add_argument("--server_cpus", type=parse_cpus, help="pin server and reference, e.g. 0")
+    host.add_argument("--client_cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
     host.add_argument(
         "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="client library"
     )
-    host.add_argument("--request-timeout", type=float, default=10.0, help="s per request")
-    host.add_argument("--startup-timeout", type=float, default=180.0, help="s to /ready")
+    host.add_argument("--request_timeout", type=float, default=10.0, help="s per request")
+    host.add_argument("--startup_timeout", type=float, default=180.0, help="s to /ready")
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Reject values that cannot give a measurement; fill in ``--server-threads``."""
+    """Reject values that cannot give a measurement; fill in ``--server_threads``."""
     args.server_threads = args.server_threads or [None]
     positive = ("duration", "request_timeout", "startup_timeout", "reference_duration")
     positive += ("step_duration", "start_rate", "max_rate", "late_ms")
@@ -213,15 +213,15 @@ def check_args(args: argparse.Namespace) -> None:
                 f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}"
             )
     if args.max_batch_tokens < 1 and "tokens" in args.batching:
-        raise ConfigError("--max-batch-tokens: must be >= 1 with --batching tokens")
+        raise ConfigError("--max_batch_tokens: must be >= 1 with --batching tokens")
     if args.ramp_factor <= 1:
-        raise ConfigError("--ramp-factor: must be > 1")
+        raise ConfigError("--ramp_factor: must be > 1")
     if args.baseline and args.skip_closed_loop:
-        raise ConfigError("--baseline compares closed-loop runs: drop --skip-closed-loop")
+        raise ConfigError("--baseline compares closed-loop runs: drop --skip_closed_loop")
 
 
 def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
-    """The grid ``--workers`` x ``--batching`` x ``--server-threads``."""
+    """The grid ``--workers`` x ``--batching`` x ``--server_threads``."""
     tokens = {"requests": 0, "tokens": args.max_batch_tokens}
     threads = args.server_threads or [None]
     grid = itertools.product(args.workers, dict.fromkeys(args.batching), threads)
@@ -256,7 +256,7 @@ def measure_service(
     tmp: Path,
     number: int,
 ) -> None:
-    """Closed-loop rows and, with ``--open-loop``, the open-loop result of one server."""
+    """Closed-loop rows and, with ``--open_loop``, the open-loop result of one server."""
     reference = report.reference_best.get(backend, {}).get("tweets_per_s")
     result: OpenLoopResult | None = None
 
@@ -360,9 +360,28 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
+def underscore_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``argv`` with the dashed spellings of this script's flags (``--skip-latency``, before
+    2026-12-03) as the underscored ones every command uses, and one deprecation line each.
+
+    Deprecated: the dashed spellings go in the next release.
+    """
+    known = {option for action in parser._actions for option in action.option_strings}
+    out = []
+    for arg in argv:
+        flag, equals, value = arg.partition("=")
+        new = "--" + flag[2:].replace("-", "_")
+        if flag.startswith("--") and flag not in known and new in known:
+            print(f"bench_serve.py: {flag} is deprecated, use {new}", file=sys.stderr)
+            arg = new + equals + value
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> Report:
     """Run the benchmark, print the Markdown tables, optionally write JSON; return the report."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(underscore_flags(parser, sys.argv[1:] if argv is None else argv))
     try:
         report = run(args)
     except TweetclsError as err:

@@ -90,19 +90,19 @@ def test_benchmark_runs_on_the_tiny_bundle(
             "--duration", "0.5",
             "--warmup", "0.1",
             "--data", str(processed_dir / "val.csv"),
-            "--skip-latency",  # model_latency: test_latency_rounds_interleave_the_backends
-            "--server-threads", "1",
-            "--reference-batches", "1", "8",
-            "--reference-unsorted", "8",
-            "--reference-duration", "0.3",
-            "--reference-warmup", "0.1",
+            "--skip_latency",  # model_latency: test_latency_rounds_interleave_the_backends
+            "--server_threads", "1",
+            "--reference_batches", "1", "8",
+            "--reference_unsorted", "8",
+            "--reference_duration", "0.3",
+            "--reference_warmup", "0.1",
             "--baseline",
-            "--open-loop",
-            "--start-rate", "40",
-            "--max-rate", "80",
-            "--step-duration", "0.3",
-            "--step-warmup", "0.1",
-            "--bisect-steps", "1",
+            "--open_loop",
+            "--start_rate", "40",
+            "--max_rate", "80",
+            "--step_duration", "0.3",
+            "--step_warmup", "0.1",
+            "--bisect_steps", "1",
             "--json", str(out),
         ]
     )  # fmt: skip
@@ -155,7 +155,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     assert base["meets_target"] == (base["ratio"] >= 0.5)
     assert f"| {base['ratio']:.2f} | {'PASS' if base['meets_target'] else 'FAIL'} |" in table
 
-    # --open-loop: capacity search, 50/80% on the same server, 150% on a bounded queue
+    # --open_loop: capacity search, 50/80% on the same server, 150% on a bounded queue
     (open_loop,) = report["open_loop"]
     steps = open_loop["steps"]
     assert steps[0]["rate"] == 40 and all(s["label"] == "step" for s in steps)

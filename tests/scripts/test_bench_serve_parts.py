@@ -132,8 +132,8 @@ def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None
 
 
 def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> None:
-    grid = ["--workers", "1", "2", "--batching", "requests", "tokens", "--max-batch-tokens"]
-    grid += ["256", "--server-threads", "auto", "1"]
+    grid = ["--workers", "1", "2", "--batching", "requests", "tokens", "--max_batch_tokens"]
+    grid += ["256", "--server_threads", "auto", "1"]
     args = bench.build_parser().parse_args(["--model", str(tmp_path), *grid])
     labels = [c.label for c in bench.service_configs(args)]
     assert labels == [
@@ -142,7 +142,7 @@ def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> 
     ]  # fmt: skip
     assert args.server_max_queue == 64 and args.clients == [1, 8, 32]
     with pytest.raises(SystemExit):
-        bench.build_parser().parse_args(["--model", "m", "--server-threads", "0"])
+        bench.build_parser().parse_args(["--model", "m", "--server_threads", "0"])
     args.skip_closed_loop, args.baseline = True, True
     with pytest.raises(bench.ConfigError, match="--baseline"):
         bench.check_args(args)
@@ -186,3 +186,20 @@ def test_markdown_latency_table_and_int8_verdict(bench: ModuleType) -> None:
     assert (
         "onnx-int8 vs pytorch at batch 1: 3.00x (rounds 3.00-3.00x; target >= 2.5x: PASS)" in table
     )
+
+
+def test_dashed_flags_still_work_with_a_deprecation_line(bench: ModuleType, capsys) -> None:
+    parser = bench.build_parser()
+    argv = ["--model", "m", "--skip-latency", "--max-batch-tokens=256", "--server-args=--a-b"]
+    translated = bench.underscore_flags(parser, argv)
+    assert translated == [
+        "--model",
+        "m",
+        "--skip_latency",
+        "--max_batch_tokens=256",
+        "--server_args=--a-b",
+    ]
+    err = capsys.readouterr().err
+    assert "--skip-latency is deprecated, use --skip_latency" in err and "--a-b" not in err
+    args = parser.parse_args(translated)
+    assert args.skip_latency and args.max_batch_tokens == 256 and args.server_args == "--a-b"
