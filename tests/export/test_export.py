@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,6 +16,7 @@ import torch
 from helpers.golden import assert_golden, export_report_keys_text
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+import tweetcls
 import tweetcls.export.writer as export_module
 from tweetcls.cli import main
 from tweetcls.core.bundle import BACKEND_FILES, file_sha256
@@ -57,6 +60,18 @@ def test_onnx_files_have_dynamic_axes(tiny_bundle, name):
             expected = model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits
         assert logits.shape == (len(texts), 2)
         np.testing.assert_allclose(logits, expected.numpy(), atol=tolerance, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.int8.onnx"])
+def test_onnx_files_carry_no_exporter_debug_metadata(tiny_bundle, name):
+    """Stack traces and module paths of the exporter named the builder's checkout."""
+    path = tiny_bundle / "onnx" / name
+    model = onnx.load(str(path))
+    nodes = [*model.graph.node, *(n for f in model.functions for n in f.node)]
+    assert nodes and not any(n.metadata_props or n.doc_string for n in nodes)
+    data = path.read_bytes()
+    for place in (Path(tweetcls.__file__).parents[2], Path(sys.prefix), Path.home()):
+        assert str(place).encode() not in data
 
 
 def test_report_and_serving_json_are_consistent(tiny_bundle, processed_dir, raw_dir):

@@ -46,6 +46,22 @@ def _logits_module(model: Any) -> Any:
     return LogitsOnly()
 
 
+def strip_debug_metadata(model: Any) -> None:
+    """Drop what the exporter records for debugging from an ``onnx_ir`` model, in place.
+
+    The dynamo exporter gives every node the Python stack trace that created it and its
+    module path (``pkg.torch.onnx.stack_trace``, ``namespace``, ...): about half of a MiniLM
+    file, naming the builder's checkout and ``site-packages`` nearly two thousand times, so the
+    file's bytes depended on where it was built. The graph, weights and names are untouched.
+    """
+    import onnx_ir as ir
+
+    for graph in (model.graph, *model.functions.values()):
+        for node in ir.traversal.RecursiveGraphIterator(graph):
+            node.metadata_props.clear()
+            node.doc_string = None
+
+
 def export_onnx(model_dir: Path, path: Path, meta: dict[str, Any], opset: int) -> list[str]:
     """Export the Hugging Face model of ``model_dir`` to ONNX ``path``; return its input names.
 
@@ -93,6 +109,7 @@ def export_onnx(model_dir: Path, path: Path, meta: dict[str, Any], opset: int) -
             external_data=False,
             verbose=False,
         )
+        strip_debug_metadata(program.model)
         program.save(str(path), external_data=False)
     _check_dynamic_axes(path, names)
     return names
