@@ -3,7 +3,7 @@
 Progress on stderr, the report on stdout, and the same JSON layout for both: ``meta`` (run
 details), ``rows`` (one object per table row) and ``report`` (the printed markdown). Only the
 standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must run on
-a bare GPU machine with only torch and transformers.
+a bare GPU machine with only torch, transformers and lightning.
 """
 
 from __future__ import annotations

@@ -1,85 +1,95 @@
-"""MFU accounting for ``bench_train_mfu.py``: model FLOPs of a training step, cards' peaks.
+"""MFU accounting for ``bench_train_mfu.py``, from Lightning's throughput utilities
+(``lightning.fabric.utilities.throughput``): a training step's model FLOPs and the card's peaks.
 
-No torch import: :class:`FlopModel` reads the parameter counts of a model it is given, and
-the peak table is plain data (see the formula and its sources in ``bench_train_mfu.py --help``).
+FLOPs: :func:`measure_flops` (torch's ``FlopCounterMode``) of forward + cross-entropy + backward
+of a copy of the model built on the ``meta`` device (shapes only: no memory, no arithmetic), once
+per batch shape. It counts matrix products: every ``nn.Linear`` (2 FLOPs per weight and token
+forward, 4 backward), attention's QK^T and AV products, the classifier head on each sequence's
+first token. Not counted: embedding lookups (an index, no FLOPs), biases, LayerNorm, softmax,
+GELU, dropout, the loss and the optimizer step. The meta copy runs without an attention mask
+(transformers asks a padding mask ``.all()``, which a meta tensor cannot answer); a mask
+changes no matmul's shape, so the count is the same.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import torch
+from lightning.fabric.utilities.throughput import get_available_flops, measure_flops
+from torch import nn
+from transformers import AutoModelForSequenceClassification
+
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel
+    from _mfu_batches import GpuBatch
+    from transformers import PretrainedConfig
+
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
-@dataclass(frozen=True)
-class CardPeak:
-    """Dense (no sparsity) peak TFLOPS of one card, from NVIDIA's datasheets."""
+class StepFlops:
+    """Model FLOPs of a training step of ``config``'s model, measured once per (B, T)."""
 
-    card: str
-    match: tuple[str, ...]  # all of these occur in the lower-cased device name
-    exclude: tuple[str, ...]  # none of these does
-    tflops: dict[str, float]  # precision ("fp32", "tf32", "bf16") -> peak TFLOPS
+    def __init__(self, config: PretrainedConfig) -> None:
+        with torch.device("meta"):
+            self.model = AutoModelForSequenceClassification.from_config(config).train()
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def __call__(self, batch: int, length: int) -> int:
+        """FLOPs of forward + backward over ``batch`` sequences of ``length`` tokens."""
+        shape = (batch, length)
+        if shape not in self.counts:
+            ids = torch.zeros(shape, dtype=torch.long, device="meta")
+            labels = torch.zeros(batch, dtype=torch.long, device="meta")
+            self.counts[shape] = measure_flops(
+                self.model,
+                lambda: self.model(input_ids=ids).logits,
+                lambda logits: nn.functional.cross_entropy(logits.float(), labels),
+            )
+            self.model.zero_grad(set_to_none=True)
+        return self.counts[shape]
+
+    def padded(self, batches: Iterable[GpuBatch]) -> int:
+        """FLOPs of ``batches`` as run: B sequences padded to T tokens."""
+        return sum(self(len(b.lengths), b.seq_len) for b in batches)
+
+    def real(self, batches: Iterable[GpuBatch]) -> int:
+        """FLOPs of ``batches`` without padding: each sequence alone at its own length."""
+        return sum(self(1, n) for b in batches for n in b.lengths)
 
 
-#: fp32: CUDA cores (no tensor cores); tf32 and bf16: dense tensor-core peaks (the datasheets'
-#: "with sparsity" figures halved). H200 SXM has H100 SXM's compute. First match wins; other
-#: cards (H100 NVL, H200 NVL, ...) give "n/a" unless --peak_tflops names a peak.
-PEAKS: tuple[CardPeak, ...] = (
-    CardPeak("H100 PCIe", ("h100", "pcie"), (), {"bf16": 756.0, "tf32": 378.0, "fp32": 51.2}),
-    CardPeak("H100 SXM", ("h100",), ("pcie", "nvl"), {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
-    CardPeak("H200 SXM", ("h200",), ("nvl",), {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}),
-    CardPeak("A100", ("a100",), (), {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5}),
-)
+def lightning_peak(device: torch.device, precision: str) -> float | None:
+    """Lightning's peak TFLOPS of ``device`` for ``precision``, None where it knows none.
+
+    ``get_available_flops`` takes fp32 as TF32 when ``torch.get_float32_matmul_precision()``
+    is not "highest" (on Ampere or later), so the matmul precision is set for the lookup.
+    """
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    try:
+        flops = get_available_flops(device, dtype)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+    return flops / 1e12 if flops else None
 
 
-def card_peaks(device_name: str) -> tuple[str | None, dict[str, float]]:
-    """(table entry, precision -> peak TFLOPS) for ``device_name``; (None, {}) if unknown."""
-    name = device_name.lower()
-    for peak in PEAKS:
-        if all(m in name for m in peak.match) and not any(x in name for x in peak.exclude):
-            return peak.card, dict(peak.tflops)
-    return None, {}
-
-
-@dataclass(frozen=True)
-class FlopModel:
-    """Model FLOPs of training steps (formula in ``bench_train_mfu.py``'s docstring)."""
-
-    layer_params: int  # transformer layers: the matmul weights that see every token
-    head_params: int  # classifier head: sees one token per sequence
-    embedding_params: int  # embeddings and anything else of the base model: not counted
-    n_layers: int
-    d_model: int
-
-    @classmethod
-    def of(cls, model: PreTrainedModel) -> FlopModel:
-        """Parameter counts of a BERT-like ``*ForSequenceClassification`` model."""
-        base = model.base_model
-        layers = sum(p.numel() for p in base.encoder.parameters())
-        base_total = sum(p.numel() for p in base.parameters())
-        total = sum(p.numel() for p in model.parameters())
-        config = model.config
-        return cls(
-            layer_params=layers,
-            head_params=total - base_total,
-            embedding_params=base_total - layers,
-            n_layers=config.num_hidden_layers,
-            d_model=config.hidden_size,
-        )
-
-    @property
-    def total_params(self) -> int:
-        """All parameters of the model."""
-        return self.layer_params + self.head_params + self.embedding_params
-
-    def sequences(self, count: int, length: int) -> float:
-        """FLOPs of forward + backward over ``count`` sequences of ``length`` tokens each."""
-        tokens = count * length
-        attention = 12 * self.n_layers * self.d_model * length * tokens
-        return 6 * self.layer_params * tokens + attention + 6 * self.head_params * count
+def peak_table(
+    device: torch.device, precisions: Sequence[str], overrides: dict[str, float]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """(precision -> peak TFLOPS, precision -> "--peak_tflops" or "lightning"): ``overrides``
+    first, else Lightning's table; precisions neither knows are left out."""
+    peaks, sources = {}, {}
+    for precision in dict.fromkeys([*precisions, *overrides]):
+        peak = overrides.get(precision)
+        source = "--peak_tflops"
+        if peak is None:
+            peak, source = lightning_peak(device, precision), "lightning"
+        if peak is not None:
+            peaks[precision], sources[precision] = peak, source
+    return peaks, sources
 
 
 def peak_override(text: str) -> tuple[str, float]:
@@ -87,7 +97,7 @@ def peak_override(text: str) -> tuple[str, float]:
     (bf16)."""
     precision, _, value = text.rpartition("=")
     precision = precision or "bf16"
-    if precision not in ("fp32", "tf32", "bf16"):
+    if precision not in PRECISIONS:
         raise argparse.ArgumentTypeError(f"precision must be fp32, tf32 or bf16, got {precision}")
     try:
         tflops = float(value)

@@ -37,20 +37,33 @@ in the timed set, so compilation and kernel selection happen there, then ``--war
 more), then ``--steps`` timed steps between two CUDA events (``time.perf_counter`` on CPU),
 without host synchronisation in between.
 
-Model FLOPs of one training step, for B sequences padded to T tokens::
+Model FLOPs of a training step: Lightning's ``measure_flops`` of forward + cross-entropy +
+backward on a copy of the model on the ``meta`` device, once per padded batch shape (B, T) of
+the timed batches, and once per unpadded length (B = 1) for the "real" figures; counted before
+the modes run (``_mfu_flops.py`` says what it counts: matmuls, attention's QK^T and AV products
+included; embedding lookups are not FLOPs). For roberta-base the count is exactly::
 
-    6 * N_layers * B*T  +  12 * n_layers * d_model * T * B*T  +  6 * N_head * B
+    6 * W_layers * B*T  +  12 * n_layers * d_model * T * B*T  +  6 * W_head * B
 
-N_layers: parameters of the transformer layers (85.05M for roberta-base; the 39.0M embedding
-parameters are excluded: a lookup is not a matmul); 6 = 2 FLOPs per parameter and token
-forward, 4 backward. The second term is attention's QK^T and AV products (forward 4 * T *
-d_model per token and layer, times 3 with backward), as in PaLM's MFU (Chowdhery et al. 2022,
-appendix B). The third is the classifier head (N_head 0.59M), applied to one token per
-sequence. Tokens are padded tokens, the work the GPU is given: tokens/s, TFLOPS and MFU in
-the table count padded tokens; the JSON also has ``real_tokens_per_s``, ``real_tflops`` and
-``real_mfu_pct`` from the unpadded lengths. MFU = achieved model FLOPs/s / the card's dense
-peak FLOPs/s for the mode's precision, from ``PEAKS`` (``_mfu_flops.py``) keyed on
-``torch.cuda.get_device_name()`` or ``--peak_tflops``; "n/a" where no peak is known (CPU).
+W_layers: the matmul weights of the transformer layers (84.93M), W_head: the classifier head's
+(0.59M), applied to one token per sequence; 6 = 2 FLOPs per weight and token forward, 4
+backward; the second term is attention's QK^T and AV products (forward 4 * T * d_model per token
+and layer, times 3 with backward). This is PaLM's MFU formula (Chowdhery et al. 2022, appendix
+B) with matmul weights in place of parameters: with all 85.05M layer parameters (biases,
+LayerNorm) and the head's 0.59M it is about 0.14% higher (checked in the tests). Tokens are
+padded tokens, the work the GPU is given: tokens/s, TFLOPS and MFU in the table count padded
+tokens; the JSON also has ``real_tokens_per_s``, ``real_tflops`` and ``real_mfu_pct`` from the
+unpadded lengths. Rates: Lightning's ``Throughput`` over the timed window, updated at its start
+and at its end (per-step updates, as ``ThroughputMonitor`` makes, need a host synchronisation
+every step).
+
+MFU = model FLOPs/s / the card's dense peak FLOPs/s for the mode's precision: Lightning's
+``get_available_flops`` (its table keyed on ``torch.cuda.get_device_name()``), or
+``--peak_tflops``, which wins; the JSON's ``peak_source`` says which, per precision; "n/a" where
+neither has a peak (CPU). Lightning 2.6's table has no entry for the name "NVIDIA H200" (it
+knows "h200 sxm1" and "h200 nvl1", and gives both the datasheet's with-sparsity tf32 and bf16
+figures, twice the dense peaks), so ``gpu_check.sh`` passes the H200 SXM datasheet's dense
+peaks: bf16 989.4, tf32 494.7, fp32 66.9. Its H100 SXM, H100 PCIe and A100 entries are dense.
 
 On a GPU machine: ``bash scripts/gpu_check.sh`` (writes to ``$OUT``). On CPU, for tests::
 
@@ -72,8 +85,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning
 import torch
 import transformers
+from lightning.fabric.utilities.throughput import Throughput
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -87,7 +102,7 @@ from transformers.utils import logging as hf_logging
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _*.py helpers, also when imported
 from _bench_common import log, positive_int, read_config, timestamp, write_json
 from _mfu_batches import GpuBatch, LengthDistribution, load_lengths, make_batches
-from _mfu_flops import FlopModel, card_peaks, peak_override
+from _mfu_flops import StepFlops, peak_override, peak_table
 
 MODES = ("fp32", "tf32", "bf16-mixed", "bf16-mixed+compile")
 DEFAULT_MODES = ("fp32", "bf16-mixed", "bf16-mixed+compile")
@@ -220,7 +235,8 @@ class GpuRow:
     tokens_per_s: float | None = None  # padded tokens
     real_tokens_per_s: float | None = None
     step_ms: float | None = None
-    tflops: float | None = None  # model FLOPs on padded tokens
+    gflops_per_step: float | None = None  # model FLOPs on padded tokens, mean per step
+    tflops: float | None = None  # model FLOPs/s on padded tokens
     real_tflops: float | None = None
     peak_tflops: float | None = None
     mfu_pct: float | None = None  # padded-token MFU
@@ -242,26 +258,42 @@ def empty_row(mode: str, timed: Sequence[GpuBatch], skipped: str | None = None) 
     )
 
 
+def window_rates(
+    seconds: float, steps: int, samples: int, tokens: int, flops: int, peak: float | None
+) -> dict[str, float]:
+    """Lightning's ``Throughput`` metrics of one timed window of ``steps`` steps: an update at
+    its start and one at its end (``peak`` in TFLOPS)."""
+    throughput = Throughput(available_flops=peak * 1e12 if peak else None, window_size=2)
+    throughput.update(time=0.0, batches=0, samples=0, lengths=0, flops=0)
+    throughput.update(time=seconds, batches=steps, samples=samples, lengths=tokens, flops=flops)
+    return throughput.compute()
+
+
 def fill_rates(
     row: GpuRow,
     timed: Sequence[GpuBatch],
     seconds: float,
-    flops: FlopModel,
+    flops: StepFlops,
     peak: float | None,
 ) -> None:
     """Throughput, achieved TFLOPS and MFU of ``timed`` batches run in ``seconds``."""
-    padded_flops = sum(flops.sequences(len(b.lengths), b.seq_len) for b in timed)
-    real_flops = sum(flops.sequences(1, n) for b in timed for n in b.lengths)
-    row.samples_per_s = sum(len(b.lengths) for b in timed) / seconds
-    row.tokens_per_s = sum(len(b.lengths) * b.seq_len for b in timed) / seconds
-    row.real_tokens_per_s = sum(sum(b.lengths) for b in timed) / seconds
+    samples = sum(len(b.lengths) for b in timed)
+    padded_tokens = sum(len(b.lengths) * b.seq_len for b in timed)
+    real_tokens = sum(sum(b.lengths) for b in timed)
+    padded_flops = flops.padded(timed)
+    padded = window_rates(seconds, len(timed), samples, padded_tokens, padded_flops, peak)
+    real = window_rates(seconds, len(timed), samples, real_tokens, flops.real(timed), peak)
+    row.samples_per_s = padded["device/samples_per_sec"]
+    row.tokens_per_s = padded["device/items_per_sec"]
+    row.real_tokens_per_s = real["device/items_per_sec"]
     row.step_ms = 1e3 * seconds / len(timed)
-    row.tflops = padded_flops / seconds / 1e12
-    row.real_tflops = real_flops / seconds / 1e12
+    row.gflops_per_step = padded_flops / len(timed) / 1e9
+    row.tflops = padded["device/flops_per_sec"] / 1e12
+    row.real_tflops = real["device/flops_per_sec"] / 1e12
     row.peak_tflops = peak
-    if peak:
-        row.mfu_pct = 100 * row.tflops / peak
-        row.real_mfu_pct = 100 * row.real_tflops / peak
+    if "device/mfu" in padded:
+        row.mfu_pct = 100 * padded["device/mfu"]
+        row.real_mfu_pct = 100 * real["device/mfu"]
 
 
 def bench_mode(
@@ -269,6 +301,7 @@ def bench_mode(
     args: argparse.Namespace,
     batch_sets: dict[int, tuple[list[GpuBatch], list[GpuBatch]]],
     device: torch.device,
+    flops: StepFlops,
     peak: float | None,
 ) -> list[GpuRow]:
     """Rows of ``mode`` for every batch size, on one fresh model and optimizer.
@@ -280,7 +313,6 @@ def bench_mode(
     if compiled and args.no_compile:
         return [empty_row(mode, timed, "skipped: --no_compile") for _, timed in batch_sets.values()]
     model, _ = build_roberta(args, device)
-    flops = FlopModel.of(model)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=2e-5, weight_decay=0.01, fused=device.type == "cuda"
     )
@@ -341,28 +373,26 @@ def format_row(row: GpuRow) -> str:
 
 def format_report(rows: Sequence[GpuRow], meta: dict[str, Any]) -> str:
     """The markdown report: header lines and the results table."""
-    peaks = ", ".join(f"{k} {v:g}" for k, v in meta["peak_tflops"].items()) or "none known"
-    flops = meta["flops"]
+    sources = meta["peak_source"]
+    peaks = [f"{k} {v:g} ({sources[k]})" for k, v in meta["peak_tflops"].items()]
     lines = [
         f"# Training throughput and MFU: {meta['model']} (`bench_train_mfu.py`)",
         "",
         f"- date: {meta['date']}",
-        f"- device: {meta['device_name']}; peak TFLOPS (dense, {meta['peak_source']}): {peaks}",
-        f"- torch {meta['torch']}, transformers {meta['transformers']}, "
-        f"python {meta['python']}, CUDA {meta['cuda']}",
+        f"- device: {meta['device_name']}; peak TFLOPS (dense): {', '.join(peaks) or 'none'}",
+        f"- torch {meta['torch']}, transformers {meta['transformers']}, lightning "
+        f"{meta['lightning']}, python {meta['python']}, CUDA {meta['cuda']}",
         f"- model: {meta['model']}, {meta['weights']}; attention: {meta['attention']}; "
-        f"{flops['total_params'] / 1e6:.1f}M parameters ({flops['layer_params'] / 1e6:.2f}M "
-        f"in layers, {flops['head_params'] / 1e6:.2f}M head, "
-        f"{flops['embedding_params'] / 1e6:.2f}M embeddings)",
+        f"{meta['flops']['total_params'] / 1e6:.1f}M parameters",
         f"- token lengths: {meta['lengths']}; {meta['batching']}",
         f"- steps per row: {meta['warmup']} untimed, then {meta['steps']} timed; each a full "
         "training step: forward, cross-entropy, backward, AdamW (fused on CUDA), zero_grad",
         "- fp32: TF32 off (matmul precision 'highest'); tf32: precision 'high'; "
         "bf16-mixed: torch.autocast bf16 over fp32 weights; "
         f"+compile: torch.compile(dynamic=True, mode={meta['compile_mode']!r})",
-        "- model FLOPs/step = 6·N_layers·B·T + 12·n_layers·d_model·T·B·T + 6·N_head·B "
-        "over padded tokens (B sequences padded to T); MFU = model FLOPs/s / dense peak of "
-        "the mode's precision (fp32: CUDA cores; tf32, bf16: tensor cores)",
+        f"- model FLOPs/step: {meta['flops']['counter']}, per padded shape (B sequences "
+        "padded to T); MFU = model FLOPs/s (Lightning Throughput over the timed steps) / dense "
+        "peak of the mode's precision (fp32: CUDA cores; tf32, bf16: tensor cores)",
         "",
         "| mode | batch | seq len (real / padded) | samples/s | tokens/s (padded) | step ms "
         "| TFLOPS (padded) | MFU % (padded) |",
@@ -375,27 +405,31 @@ def format_report(rows: Sequence[GpuRow], meta: dict[str, Any]) -> str:
 def run_meta(
     args: argparse.Namespace,
     device: torch.device,
-    peak_source: str,
     peaks: dict[str, float],
+    peak_sources: dict[str, str],
     distribution: LengthDistribution,
 ) -> dict[str, Any]:
     """Run description for the report header and the JSON file."""
     model, weights = build_roberta(args, device)
-    flops = FlopModel.of(model)
     grouping = "length-grouped (mega-batches of 50)" if args.batching == "grouped" else "random"
     return {
         "date": timestamp(),
         "device_name": device_name(device),
-        "peak_source": peak_source,
         "peak_tflops": peaks,
+        "peak_source": peak_sources,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
         "python": platform.python_version(),
         "cuda": torch.version.cuda,
         "model": "tiny RoBERTa (2 layers, 64 wide)" if args.tiny else "roberta-base architecture",
         "weights": weights,
         "attention": getattr(model.config, "_attn_implementation", None),
-        "flops": {**asdict(flops), "total_params": flops.total_params},
+        "flops": {
+            "counter": "Lightning measure_flops of forward + backward on a meta-device copy "
+            "(matmuls, attention products included; embedding lookups, norms, the optimizer not)",
+            "total_params": sum(p.numel() for p in model.parameters()),
+        },
         "lengths": distribution.description,
         "batching": f"{grouping} batches padded to a multiple of {args.pad_multiple} "
         f"(max_length {args.max_length})",
@@ -452,7 +486,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=peak_override,
         default=[],
         metavar="[PRECISION=]TFLOPS",
-        help="Override the peak table, e.g. bf16=989.4 fp32=66.9 (bare number: bf16).",
+        help="Peaks Lightning lacks or gets wrong, e.g. bf16=989.4 fp32=66.9 (bare: bf16).",
     )
     parser.add_argument("--json", type=Path, help="Also write the rows and run details here.")
     parser.add_argument("--seed", type=int, default=42)
@@ -462,14 +496,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.use_keyword = data["use_keyword"]
     args.use_location = data["use_location"]
     return args
-
-
-def peak_table(device: torch.device, overrides: dict[str, float]) -> tuple[str, dict[str, float]]:
-    """(where the peaks come from, precision -> peak TFLOPS): the table, then ``overrides``."""
-    card, peaks = card_peaks(device_name(device)) if device.type == "cuda" else (None, {})
-    peaks.update(overrides)
-    sources = ([f"table: {card}"] if card else []) + (["--peak_tflops"] if overrides else [])
-    return ", ".join(sources) or "none", peaks
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -483,21 +509,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("no CUDA device visible; on CPU pass --device cpu (with --tiny)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    source, peaks = peak_table(device, dict(args.peak_tflops))
+    precisions = [PRECISION_OF_MODE[mode] for mode in args.modes]
+    peaks, sources = peak_table(device, precisions, dict(args.peak_tflops))
     distribution = load_lengths(args.lengths, args.max_length, args.use_keyword, args.use_location)
-    meta = run_meta(args, device, source, peaks, distribution)
+    meta = run_meta(args, device, peaks, sources, distribution)
     config = model_config(args.tiny, args.max_length)
     if not args.tiny and not args.random_init:  # batches must fit the vocabulary of --pretrained
         with contextlib.suppress(OSError, ValueError):
-            config = AutoConfig.from_pretrained(args.pretrained, local_files_only=True)
+            config = AutoConfig.from_pretrained(
+                args.pretrained, num_labels=2, local_files_only=True
+            )
     batch_sets = {
         size: make_batches(args, size, distribution, config, device)
         for size in dict.fromkeys(args.batch_size)
     }
+    start = time.perf_counter()
+    flops = StepFlops(config)
+    for _, timed in batch_sets.values():  # measured here once, for every mode
+        flops.padded(timed)
+        flops.real(timed)
+    log(f"[gpu] model FLOPs of {len(flops.counts)} shapes in {time.perf_counter() - start:.1f} s")
     rows: list[GpuRow] = []
     for mode in args.modes:
         peak = peaks.get(PRECISION_OF_MODE[mode])
-        rows += bench_mode(mode, args, batch_sets, device, peak)
+        rows += bench_mode(mode, args, batch_sets, device, flops, peak)
         if args.json:
             write_json(args.json, meta, [asdict(row) for row in rows], format_report(rows, meta))
     print(format_report(rows, meta))

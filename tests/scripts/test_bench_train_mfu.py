@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import statistics
@@ -50,7 +51,11 @@ def test_runs_on_cpu(tmp_path: Path, run_script: Callable[..., Any]) -> None:
         "--json", str(out),
     )  # fmt: skip
 
-    rows = {(r["mode"], r["batch_size"]): r for r in json.loads(out.read_text())["rows"]}
+    result = json.loads(out.read_text())
+    meta = result["meta"]
+    assert meta["peak_tflops"] == {"bf16": 1.0}  # Lightning has no CPU peaks
+    assert meta["peak_source"] == {"bf16": "--peak_tflops"}
+    rows = {(r["mode"], r["batch_size"]): r for r in result["rows"]}
     for mode in ("fp32", "bf16-mixed"):
         for size in (4, 8):
             row = rows[mode, size]
@@ -58,8 +63,15 @@ def test_runs_on_cpu(tmp_path: Path, run_script: Callable[..., Any]) -> None:
             assert row["samples_per_s"] > 0
             assert row["tokens_per_s"] >= row["real_tokens_per_s"] > 0
             assert row["mean_padded_len"] >= row["mean_real_len"]
-            assert row["tflops"] > 0
-            assert (row["mfu_pct"] is None) == (mode == "fp32")  # only bf16 has a peak
+            assert row["tflops"] >= row["real_tflops"] > 0
+            # FLOPs/s * seconds per step = FLOPs per step, whatever the timing was
+            step_flops = row["tflops"] * 1e12 * row["step_ms"] / 1e3
+            assert step_flops == pytest.approx(row["gflops_per_step"] * 1e9, rel=1e-9)
+            if mode == "fp32":  # only bf16 has a peak
+                assert row["mfu_pct"] is row["real_mfu_pct"] is None
+            else:
+                assert row["mfu_pct"] == pytest.approx(100 * row["tflops"] / 1.0)
+                assert row["real_mfu_pct"] == pytest.approx(100 * row["real_tflops"] / 1.0)
     assert rows["bf16-mixed+compile", 4]["skipped"] == "skipped: --no_compile"
 
     table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
@@ -67,37 +79,136 @@ def test_runs_on_cpu(tmp_path: Path, run_script: Callable[..., Any]) -> None:
     assert any(line.startswith("| fp32 | 4 |") and line.endswith("| n/a |") for line in table)
     assert any(line.startswith("| bf16-mixed | 8 |") for line in table)
     assert "- torch " in proc.stdout and "- date: " in proc.stdout
+    assert "peak TFLOPS (dense): bf16 1 (--peak_tflops)" in proc.stdout
+
+
+def matmul_weights(module: torch.nn.Module) -> int:
+    """Weights of the ``nn.Linear`` layers of ``module`` (no biases)."""
+    return sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear))
 
 
 def test_flops_of_roberta_base(bench: ModuleType, flops: ModuleType) -> None:
-    with torch.device("meta"):
-        model = RobertaForSequenceClassification(bench.model_config(tiny=False, max_length=128))
-    counts = flops.FlopModel.of(model)
-    assert (counts.layer_params, counts.head_params) == (85_054_464, 592_130)
-    assert counts.total_params == 124_647_170
-    batch, seq = 32, 40
-    expected = 6 * 85_054_464 * batch * seq + 12 * 12 * 768 * seq * batch * seq + 6 * 592_130 * 32
-    assert counts.sequences(batch, seq) == expected
+    """measure_flops on a meta-device roberta-base against the analytic formulas."""
+    counter = flops.StepFlops(bench.model_config(tiny=False, max_length=128))
+    model = counter.model
+    assert next(model.parameters()).device.type == "meta"
+    layers = model.roberta.encoder
+    layer_params = sum(p.numel() for p in layers.parameters())
+    head_params = sum(p.numel() for p in model.classifier.parameters())
+    assert (layer_params, head_params) == (85_054_464, 592_130)
+    layer_weights, head_weights = matmul_weights(layers), matmul_weights(model.classifier)
+    assert (layer_weights, head_weights) == (84_934_656, 591_360)
+    n_layers, d_model = 12, 768
+
+    def formula(n_layer: int, n_head: int, batch: int, seq: int) -> int:
+        attention = 12 * n_layers * d_model * seq * batch * seq
+        return 6 * n_layer * batch * seq + attention + 6 * n_head * batch
+
+    for batch, seq in ((32, 40), (1, 37), (512, 128)):
+        measured = counter(batch, seq)
+        # the parameter formula (PaLM's MFU) counts all 85.05M layer parameters at 6 FLOPs per
+        # token; measure_flops counts matmuls, so biases and LayerNorm (119,808 parameters) and
+        # the head's biases (770) are missing: 0.14% fewer FLOPs, within the stated 0.2%
+        assert measured == pytest.approx(formula(layer_params, head_params, batch, seq), rel=2e-3)
+        assert measured < formula(layer_params, head_params, batch, seq)
+        # with matmul weights in place of parameters the formula is exact
+        assert measured == formula(layer_weights, head_weights, batch, seq)
+    assert counter(32, 40) == 32 * counter(1, 40)  # per-sequence work: linear in B
+    assert len(counter.counts) == 4  # cached per shape
+
+
+def test_meta_count_matches_real_tensors(bench: ModuleType, flops: ModuleType) -> None:
+    """The meta copy, run without a mask, counts what the real model does with padding."""
+    from lightning.fabric.utilities.throughput import measure_flops
+
+    config = bench.model_config(tiny=True, max_length=128)
+    torch.manual_seed(0)
+    model = RobertaForSequenceClassification(config).train()
+    batch = sys.modules["_mfu_batches"].make_batch(
+        [24, 9, 17], 24, config, torch.Generator().manual_seed(0)
+    )
+    assert batch.attention_mask.sum() == 50  # padded
+    real = measure_flops(
+        model,
+        lambda: model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits,
+        lambda logits: torch.nn.functional.cross_entropy(logits, batch.labels),
+    )
+    counter = flops.StepFlops(config)
+    assert counter(3, 24) == real > 0
+    assert counter.padded([batch]) == real
+    assert counter.real([batch]) == counter(1, 24) + counter(1, 9) + counter(1, 17) < real
+
+
+def test_window_rates(bench: ModuleType) -> None:
+    rates = bench.window_rates(2.0, steps=4, samples=8, tokens=100, flops=4 * 10**12, peak=1.0)
+    assert rates["device/samples_per_sec"] == 4.0
+    assert rates["device/items_per_sec"] == 50.0
+    assert rates["device/flops_per_sec"] == 2e12
+    assert rates["device/mfu"] == 2.0
+    assert "device/mfu" not in bench.window_rates(2.0, 4, 8, 100, 4 * 10**12, peak=None)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], torch.device]:
+    """A CUDA device that ``get_available_flops`` sees under a given name (Hopper)."""
+
+    def named(name: str) -> torch.device:
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+        return torch.device("cuda")
+
+    return named
 
 
 @pytest.mark.parametrize(
-    ("name", "bf16", "fp32"),
+    ("name", "bf16", "tf32", "fp32"),
     [
-        ("NVIDIA H100 80GB HBM3", 989.4, 66.9),
-        ("NVIDIA H100 PCIe", 756.0, 51.2),
-        ("NVIDIA H200", 989.4, 66.9),
-        ("NVIDIA A100-SXM4-80GB", 312.0, 19.5),
+        ("NVIDIA H100 80GB HBM3", 989.4, 494.7, 66.9),
+        ("NVIDIA H100 PCIe", 756.0, 378.0, 51.2),
+        ("NVIDIA A100-SXM4-80GB", 312.0, 156.0, 19.5),
     ],
 )
-def test_card_peaks(flops: ModuleType, name: str, bf16: float, fp32: float) -> None:
-    _, peaks = flops.card_peaks(name)
-    assert (peaks["bf16"], peaks["fp32"]) == (bf16, fp32)
+def test_peaks_from_lightning(
+    flops: ModuleType,
+    fake_gpu: Callable[[str], torch.device],
+    name: str,
+    bf16: float,
+    tf32: float,
+    fp32: float,
+) -> None:
+    peaks, sources = flops.peak_table(fake_gpu(name), ["fp32", "tf32", "bf16"], {})
+    assert peaks == pytest.approx({"bf16": bf16, "tf32": tf32, "fp32": fp32})
+    assert sources == dict.fromkeys(("fp32", "tf32", "bf16"), "lightning")
+    assert torch.get_float32_matmul_precision() == "highest"  # restored after the tf32 lookup
 
 
-def test_unknown_card_has_no_peak(flops: ModuleType) -> None:
-    assert flops.card_peaks("NVIDIA H100 NVL") == (None, {})
+def test_h200_peaks(flops: ModuleType, fake_gpu: Callable[[str], torch.device]) -> None:
+    """What lightning 2.6 knows of the H200, and why gpu_check.sh passes --peak_tflops."""
+    with pytest.warns(UserWarning, match="FLOPs not found for 'NVIDIA H200'"):
+        assert flops.lightning_peak(fake_gpu("NVIDIA H200"), "bf16") is None
+    # the table's "h200 sxm1" figures are the datasheet's with-sparsity ones: twice dense
+    sxm1 = fake_gpu("NVIDIA H200 SXM1")
+    assert flops.lightning_peak(sxm1, "bf16") == 2000.0  # dense: 989.4
+    assert flops.lightning_peak(sxm1, "tf32") == 990.0  # dense: 494.7
+    assert flops.lightning_peak(sxm1, "fp32") == 67.0  # no sparsity on CUDA cores
+
+    overrides = {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}  # gpu_check.sh's
+    peaks, sources = flops.peak_table(fake_gpu("NVIDIA H200"), ["bf16", "fp32"], overrides)
+    assert peaks == overrides
+    assert sources == dict.fromkeys(overrides, "--peak_tflops")
+
+
+def test_peaks_on_cpu_and_overrides(flops: ModuleType) -> None:
+    cpu = torch.device("cpu")
+    assert flops.peak_table(cpu, ["fp32", "bf16"], {}) == ({}, {})
+    assert flops.peak_table(cpu, ["fp32"], {"bf16": 2.0}) == (
+        {"bf16": 2.0},
+        {"bf16": "--peak_tflops"},
+    )
     assert flops.peak_override("123") == ("bf16", 123.0)
     assert flops.peak_override("fp32=66.9") == ("fp32", 66.9)
+    with pytest.raises(argparse.ArgumentTypeError):
+        flops.peak_override("fp16=1")
 
 
 def test_builtin_lengths_and_grouping(batches: ModuleType) -> None:
