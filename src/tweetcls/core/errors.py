@@ -1,5 +1,9 @@
 """Errors a user can cause; the CLI prints them as one line and exits with code 2."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class TweetclsError(Exception):
     """Base class: bad input, bad configuration or an unreachable resource."""
@@ -19,3 +23,14 @@ class PretrainedModelError(TweetclsError):
 
 class ConfigError(TweetclsError, ValueError):
     """A configuration value is out of range."""
+
+
+class OutputWriteError(TweetclsError):
+    """An output could not be written for lack of space; the previous one is unchanged."""
+
+    def __init__(self, target: Path, reason: str) -> None:
+        super().__init__(
+            f"{target}: not written ({reason}); the previous one, if any, is unchanged"
+        )
+        self.target = target
+        self.reason = reason
