@@ -97,3 +97,52 @@ def test_pull_then_repro_then_noop(tmp_path, tiny_model_dir):
     files = ("reports/data.json", "reports/metrics.json", "reports/export.json")
     written = {name: without_lists(json.loads((project / name).read_text())) for name in files}
     assert shown == {"": {"data": {name: {"data": data} for name, data in written.items()}}}
+
+
+def tiny_pipeline(project: Path, tiny_model_dir: Path) -> None:
+    """Point ``project``'s pipeline at the tiny config (a short fit of the tiny model)."""
+    config = yaml.safe_load((project / "configs" / "tiny.yaml").read_text())
+    config["model"]["pretrained_model"] = str(tiny_model_dir)
+    config["trainer"].update(max_epochs=1, limit_train_batches=10)
+    (project / "configs" / "tiny.yaml").write_text(yaml.safe_dump(config))
+    (project / "params.yaml").write_text(yaml.safe_dump({"config": "configs/tiny.yaml"}))
+    stages = (project / "dvc.yaml").read_text()
+    export = "--report_path reports/export.json"
+    (project / "dvc.yaml").write_text(stages.replace(export, f"{export} --max_f1_drop 1"))
+
+
+def locked_outputs(project: Path) -> dict[str, str]:
+    """Every stage output's hash in ``dvc.lock`` (md5 of a file, of a directory's listing)."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return {
+        f"{stage}: {out['path']}": out["md5"]
+        for stage, entry in lock["stages"].items()
+        for out in entry.get("outs", [])
+    }
+
+
+def test_two_checkouts_build_the_same_bytes_and_name_neither(tmp_path, tiny_model_dir):
+    """Same commit and data, two directories: every output hashes the same, no output names
+    the directory it was built in, and no staging directory is left behind."""
+    projects = []
+    for name in ("first", "second-checkout"):
+        (tmp_path / name).mkdir()
+        project = make_project(tmp_path / name)
+        tiny_pipeline(project, tiny_model_dir)
+        dvc("pull", "data/raw", cwd=project)
+        dvc("repro", cwd=project)
+        projects.append(project)
+    first, second = (locked_outputs(p) for p in projects)
+    assert len(first) >= 7
+    differ = {path for path in first if first[path] != second.get(path)}
+    assert not differ, f"outputs that differ between the two checkouts: {sorted(differ)}"
+    for project in projects:
+        named = []
+        for path in project.rglob("*"):
+            parts = path.relative_to(project).parts
+            built = path.is_file() and parts[0] not in (".dvc", ".git", "src", "configs")
+            if built and str(project).encode() in path.read_bytes():
+                named.append(str(path.relative_to(project)))
+        assert not named, f"outputs that name their checkout {project}: {named}"
+        staged = [str(p) for p in project.rglob(".*") if p.is_dir() and p.name.count(".") >= 2]
+        assert not staged, f"staging directories left behind: {staged}"

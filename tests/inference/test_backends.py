@@ -135,7 +135,7 @@ def test_bundle_versions(tiny_bundle):
     assert versions["model_sha256"]["onnx-int8"] == file_sha256(
         tiny_bundle / "onnx" / "model.int8.onnx"
     )
-    assert versions["exported_at"] == info["exported_at"]
+    assert versions["source_date"] == info["source_date"]
     json.dumps(versions)  # served as JSON
 
 

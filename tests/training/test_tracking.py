@@ -11,6 +11,7 @@ import pytest
 import yaml
 from helpers.paths import ROOT, SHORT_FIT
 
+import tweetcls.core.provenance as provenance_module
 from tweetcls.cli import main
 from tweetcls.core.provenance import provenance
 from tweetcls.training.tracking import TrackedWandbLogger, wandb_credentials_available
@@ -88,36 +89,54 @@ def git(repo, *args: str) -> str:
     return done.stdout.strip()
 
 
-def test_provenance_reads_git_and_the_dvc_file(tmp_path, monkeypatch):
+def test_provenance_is_the_package_sources_commit_not_head(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
-    (repo / "data").mkdir(parents=True)
+    package = repo / "src" / "pkg"
+    package.mkdir(parents=True)
+    (package / "code.py").write_text("x = 1\n")
+    (repo / "data").mkdir()
     shutil.copy(ROOT / "data" / "raw.dvc", repo / "data" / "raw.dvc")
     git(repo, "init", "-q")
-    git(repo, "add", "data/raw.dvc")
-    git(repo, "commit", "-q", "-m", "data")
+    git(repo, "add", ".")
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-01-02T03:04:05+01:00")
+    git(repo, "commit", "-q", "-m", "code")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
     commit = git(repo, "rev-parse", "HEAD")
+    monkeypatch.setattr(provenance_module, "PACKAGE_DIR", package)
     monkeypatch.chdir(repo)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     dvc = yaml.safe_load((ROOT / "data" / "raw.dvc").read_text())
-    assert provenance("data/raw") == {
+    expected = {
         "git_commit": commit,
         "git_dirty": False,
+        "source_date": "2026-01-02T02:04:05+00:00",  # the commit's time, in UTC
         "data_dvc_file": "data/raw.dvc",
         "data_md5": dvc["outs"][0]["md5"],
     }
-    # an untracked file leaves the tree clean; a changed tracked file makes it dirty
-    (repo / "notes.txt").write_text("untracked\n")
-    assert provenance("data/raw")["git_dirty"] is False
-    (repo / "data" / "raw.dvc").write_text("outs: []\n")
+    assert provenance("data/raw") == expected
+    # a commit outside the package (dvc.lock after a run) and untracked files change nothing
+    (repo / "dvc.lock").write_text("schema: '2.0'\n")
+    git(repo, "add", "dvc.lock")
+    git(repo, "commit", "-q", "-m", "lock")
+    (package / "notes.txt").write_text("untracked\n")
+    assert provenance("data/raw") == expected
+    # a changed tracked file of the package makes it dirty; the date follows SOURCE_DATE_EPOCH
+    (package / "code.py").write_text("x = 2\n")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     info = provenance("data/raw")
-    assert (info["git_commit"], info["git_dirty"], info["data_md5"]) == (commit, True, None)
+    assert (info["git_commit"], info["git_dirty"]) == (commit, True)
+    assert info["source_date"] == "2023-11-14T22:13:20+00:00"
 
 
 def test_provenance_outside_git_and_without_dvc_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(provenance_module, "PACKAGE_DIR", tmp_path)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     assert provenance("data/raw") == {
         "git_commit": None,
         "git_dirty": None,
+        "source_date": None,
         "data_dvc_file": "data/raw.dvc",
         "data_md5": None,
     }

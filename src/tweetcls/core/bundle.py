@@ -153,7 +153,7 @@ class Bundle:
             "config_sha256": self.info.get("config_sha256"),
             "data_md5": self.info.get("data_md5"),
             "git_commit": self.info.get("git_commit"),
-            "exported_at": self.info.get("exported_at"),
+            "source_date": self.info.get("source_date"),
         }
 
 

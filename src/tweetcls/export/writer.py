@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,6 @@ def export_bundle(
             "model_sha256": {kind: file_sha256(tmp / f) for kind, f in BACKEND_FILES.items()},
             "config_sha256": file_sha256(tmp / META_FILE),
             **{k: v for k, v in provenance(raw_dir).items() if k != "data_dvc_file"},
-            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "onnx_inputs": onnx_inputs,
             "onnx_opset": opset,
             "quantization": quantization,

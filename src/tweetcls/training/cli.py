@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from jsonargparse import Namespace
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_warn
 
@@ -36,6 +36,7 @@ from tweetcls.training.callbacks import (
     SubmissionWriter,
     TestReport,
 )
+from tweetcls.training.checkpointing import RelativeModelCheckpoint
 from tweetcls.training.tracking import TrackedSaveConfigCallback, TrackedWandbLogger
 
 
@@ -123,7 +124,7 @@ class TweetCLI(LightningCLI):
             parser.add_lightning_class_args(callback, key)
             parser.set_defaults({f"{key}.{name}": value for name, value in defaults.items()})
             parser.groups[key].description = help_text
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RelativeModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/f1",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -82,7 +81,6 @@ def build_reference(
         )
     profile: dict[str, Any] = {
         "format": REFERENCE_FORMAT,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "n_samples": len(texts),
         "text_length": _distribution(len(t) for t in texts),
         "token_count": {"source": token_source, **_distribution(token_counts)},
