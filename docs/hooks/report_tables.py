@@ -382,6 +382,15 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "Recipe ablation: MiniLM, 5-fold out-of-fold (`tweetcls ablation`)",
         render_ablation,
     ),
+    "learning_curve.json": (
+        "Learning curve: MiniLM, 5-fold out-of-fold, shares of the training folds "
+        "(`tweetcls ablation`)",
+        render_ablation,
+    ),
+    "variants.json": (
+        "Single changes to the default recipe, each against it (`tweetcls ablation`)",
+        render_ablation,
+    ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
     "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
     "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),
