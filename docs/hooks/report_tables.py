@@ -387,10 +387,6 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "(`tweetcls ablation`)",
         render_ablation,
     ),
-    "variants.json": (
-        "Single changes to the default recipe, each against it (`tweetcls ablation`)",
-        render_ablation,
-    ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
     "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
     "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),
