@@ -9,10 +9,17 @@ import pandas as pd
 import pytest
 import torch
 from helpers.runs import EVALUATING_A_COPY
+from transformers import AutoTokenizer
 
 from tweetcls.cli import main
+from tweetcls.core.pretrained import resolve_pretrained
 from tweetcls.training import figures
-from tweetcls.training.callbacks import ERROR_COLUMNS, TestReport, most_confident_errors
+from tweetcls.training.callbacks import (
+    ERROR_COLUMNS,
+    TestReport,
+    most_confident_errors,
+    save_tokenizer,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURE_NAMES = {
@@ -221,3 +228,19 @@ def test_figures_accept_plain_lists_and_extreme_thresholds(tmp_path):
 def test_figures_reject_mismatched_inputs(tmp_path):
     with pytest.raises(ValueError, match="one length"):
         figures.confusion_matrix(torch.rand(5), torch.ones(4), 0.5, tmp_path / "cm.png")
+
+
+def test_saved_tokenizer_does_not_depend_on_its_last_call(tmp_path):
+    """A fit that read its tokenized data from the cache and one that tokenized it saved two
+    different tokenizer.json files (the padding of the last call): now one."""
+    source = resolve_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    saved = []
+    for name, used in (("fresh", False), ("used", True)):
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        if used:
+            tokenizer(["a tweet"], padding="max_length", truncation=True, max_length=16)
+        save_tokenizer(tokenizer, tmp_path / name)
+        saved.append((tmp_path / name / "tokenizer.json").read_bytes())
+    assert saved[0] == saved[1]
+    config = json.loads(saved[0])
+    assert config["padding"] is None and config["truncation"] is None

@@ -100,8 +100,24 @@ class ExportBestModel(L.Callback):
         }
         with atomic_path(self.dirpath) as tmp:
             network.save_pretrained(tmp)
-            data.tokenizer.save_pretrained(tmp)
+            save_tokenizer(data.tokenizer, tmp)
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def save_tokenizer(tokenizer: Any, directory: Path) -> None:
+    """Save ``tokenizer`` without the padding and truncation its last call left behind.
+
+    A fast tokenizer keeps the padding and truncation of its last call in ``tokenizer.json``:
+    a fit that tokenized its data saved none, one that read the tokenized data from the
+    cache saved what the packaged file ships (MiniLM: padding to 128), so the same training
+    gave two model directories. The model's inputs do not depend on it (every caller passes
+    its padding and truncation; ``max_length`` is in ``tweetcls.json``).
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_padding()
+        backend.no_truncation()
+    tokenizer.save_pretrained(directory)
 
 
 def _as_float(value: Any) -> float | None:
