@@ -11,10 +11,11 @@ from collections import Counter
 import pytest
 import yaml
 from helpers.paths import ROOT
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from transformers import AutoModel
 
 from tweetcls.training.callbacks import RecoveryCheckpoint
+from tweetcls.training.checkpointing import RelativeModelCheckpoint
 from tweetcls.training.cli import DEFAULT_CALLBACKS, TweetCLI, run_cli_class
 from tweetcls.training.preprocess_cli import PreprocessCLI
 
@@ -45,7 +46,7 @@ def build(tiny_run, *extra: str) -> TweetCLI:
 def test_fit_has_each_callback_once(tiny_run):
     trainer = build(tiny_run).trainer
     counts = Counter(type(c) for c in trainer.callbacks)
-    for kind in (*GROUPS, ModelCheckpoint):
+    for kind in (*GROUPS, RelativeModelCheckpoint):
         assert counts[kind] == 1, kind
     early = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
     assert (early.monitor, early.mode, early.patience) == ("val/f1", "max", 2)
