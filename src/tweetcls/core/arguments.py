@@ -71,7 +71,10 @@ def run_function(
     parser = ArgumentParser(prog=prog, description=summary, epilog=epilog)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
     parameters = inspect.signature(function).parameters
-    switches = [name for name, p in parameters.items() if p.annotation in (bool, "bool")]
+    hints = {
+        name: hint for name, hint in typing.get_type_hints(function).items() if name in parameters
+    }
+    switches = [name for name, hint in hints.items() if hint is bool]
     skip = {"fit_args"} if forwards_to_fit else set()
     parser.add_function_arguments(
         function, skip=skip | set(switches), as_group=False, as_positional=as_positional
@@ -89,7 +92,7 @@ def run_function(
             default=parameters[name].default,
             help=helps.get(name),
         )
-    lists = {name for name, hint in typing.get_type_hints(function).items() if _is_list(hint)}
+    lists = {name for name, hint in hints.items() if _is_list(hint)}
     options = parser.parse_args(repeated_flags(args, lists)).as_dict()
     options.pop("config", None)
     if forwards_to_fit:
