@@ -1,7 +1,9 @@
-"""What the training benchmarks (``bench_train_overhead.py``, ``bench_train_mfu.py``) share.
+"""What the benchmarks share (``bench_train_overhead.py``, ``bench_train_mfu.py``, and the
+free ports of ``bench_serve.py``; the tests' servers use them too).
 
-Progress on stderr, the report on stdout, and the same JSON layout for both: ``meta`` (run
-details), ``rows`` (one object per table row) and ``report`` (the printed markdown). Only the
+Progress on stderr, the report on stdout, and the same JSON layout for the training benchmarks:
+``meta`` (run details), ``rows`` (one object per table row) and ``report`` (the printed
+markdown). Only the
 standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must run on
 a bare GPU machine with only torch, transformers and lightning.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,3 +57,10 @@ def write_json(
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "rows": list(rows), "report": report}
     path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

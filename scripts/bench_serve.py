@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _serve_*.py helpers
+from _bench_common import free_port
 from _serve_latency import int8_speedup, model_latency
 from _serve_load import http_library
 from _serve_markdown import markdown
@@ -88,7 +89,6 @@ from _serve_server import (
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bundle import BACKENDS
 from tweetcls.core.errors import ConfigError, TweetclsError
-from tweetcls.core.ports import free_port
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 __all__ = ["ConfigError", "ServerError", "main"]

@@ -30,10 +30,10 @@ import pytest
 import yaml
 from helpers.lock import LOCK, locked_versions
 from helpers.paths import ROOT
+from helpers.servers import free_port
 from packaging.requirements import Requirement
 
 from tweetcls.core.commands import COMMANDS
-from tweetcls.core.ports import free_port
 from tweetcls.serving.settings import ServeSettings
 
 API = ROOT / "dockerfiles" / "api.Dockerfile"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tweetcls.core.ports import free_port
+from helpers.servers import free_port
 
 SERVER_USER = "postgres"
 

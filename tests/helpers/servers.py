@@ -13,8 +13,11 @@ from typing import Any
 
 import httpx
 
-from tweetcls.core.ports import free_port
+from helpers.scripts import import_script
 from tweetcls.serving.command import serve_argv
+
+#: The benchmarks' free ports (``scripts/_bench_common.py``), for every server a test starts.
+free_port = import_script("_bench_common").free_port
 
 #: Longest a test waits for ``GET /ready`` (model loading and imports, on a loaded CI core).
 READY_TIMEOUT_S = 120.0

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from tweetcls.models.classifier import TweetClassifier, weights_from_checkpoint
+from tweetcls.models.classifier import TweetClassifier
 from tweetcls.training import cli as training_cli
 from tweetcls.training.cli import main
 
@@ -35,11 +35,11 @@ def fitted(tiny_run):
     return tiny_run
 
 
-def test_weights_from_checkpoint_builds_the_same_network(tiny_model_dir):
+def test_without_pretrained_weights_the_same_network_is_built(tiny_model_dir):
     torch.manual_seed(0)
     pretrained = TweetClassifier(str(tiny_model_dir), classifier_dropout=0.2)
-    with weights_from_checkpoint():
-        bare = TweetClassifier(str(tiny_model_dir), classifier_dropout=0.2)
+    bare = TweetClassifier(str(tiny_model_dir), classifier_dropout=0.2, pretrained_weights=False)
+    assert "pretrained_weights" not in bare.hparams  # a way to build, not a hyperparameter
     assert bare.model.config.to_dict() == pretrained.model.config.to_dict()
     assert bare.model.config.id2label == {0: "not_disaster", 1: "disaster"}
     assert bare.model.training and pretrained.model.training

@@ -13,9 +13,9 @@ from types import ModuleType
 
 import pytest
 from helpers.scripts import import_script
+from helpers.servers import free_port
 
 from tweetcls.core.bundle import BACKENDS, load_bundle
-from tweetcls.core.ports import free_port
 from tweetcls.inference import backends
 from tweetcls.monitoring.settings import parse_command_line
 from tweetcls.serving.command import serve_argv

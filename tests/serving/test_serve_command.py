@@ -1,9 +1,10 @@
-"""``tweetcls serve``'s settings: flags generated from ServeSettings, TWEETCLS_* variables,
-one-line errors (exit code 2) for bad values and for a corrupt or incomplete bundle, before
-uvicorn starts."""
+"""``tweetcls serve``'s settings: flags generated from ServeSettings, ``--config`` files,
+TWEETCLS_* variables, one-line errors (exit code 2) for bad values and for a corrupt or
+incomplete bundle, before uvicorn starts."""
 
 from __future__ import annotations
 
+import pickle
 import re
 import shutil
 import subprocess
@@ -11,15 +12,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.servers import free_port
 
 from tweetcls.cli import main
 from tweetcls.core.bundle import BACKEND_FILES
 from tweetcls.core.errors import ConfigError
-from tweetcls.core.ports import free_port
 from tweetcls.monitoring.settings import parse_command_line
 from tweetcls.serving import app as app_module
 from tweetcls.serving.app import create_app
-from tweetcls.serving.command import serve_argv, settings_environment, worker_settings
+from tweetcls.serving.command import serve_argv, worker_settings
 from tweetcls.serving.loading import load_model
 from tweetcls.serving.settings import ServeSettings
 
@@ -54,7 +55,7 @@ def test_help_lists_every_flag_with_its_help_and_variable(capsys) -> None:
         assert f"--{name} " in out, name
         assert field.description, f"{name} has no help"
         assert squeezed(field.description) in squeezed(out), name
-        assert f"TWEETCLS_{name.upper()}]" in out, name
+        assert f"ENV:   TWEETCLS_{name.upper()}\n" in out, name
     assert "--max-wait-ms" not in out  # the old kebab-case flags are gone
     assert "{onnx-int8,onnx,pytorch}" in out
 
@@ -138,9 +139,7 @@ def test_bad_bundle_directory_is_one_error_line(tmp_path: Path, capsys) -> None:
     assert "model directory not found" in capsys.readouterr().err
 
 
-def test_workers_rebuild_the_same_settings_from_the_environment(
-    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_workers_receive_the_checked_settings(tiny_bundle: Path, tmp_path: Path) -> None:
     assert worker_settings(parse("--model", str(tiny_bundle)), cpus=8).threads is None  # 1 worker
     key_file = tmp_path / "keys.txt"
     key_file.write_text("# ops\n" + "f" * 24 + "\n")
@@ -151,12 +150,35 @@ def test_workers_rebuild_the_same_settings_from_the_environment(
     )  # fmt: skip
     settings = worker_settings(settings, cpus=8)
     assert settings.threads == 2  # the CPUs shared among the workers
-    for name, value in settings_environment(settings).items():
-        if value is not None:
-            monkeypatch.setenv(name, value)
-    rebuilt = ServeSettings()  # what a worker does
+    key_file.unlink()  # a worker does not read the file again
+    rebuilt = pickle.loads(pickle.dumps(settings))  # what `spawn` hands each worker
     assert rebuilt.access_keys() == settings.access_keys() == ("a" * 20, "b" * 20, "f" * 24)
-    assert rebuilt.model_dump(exclude={"api_keys"}) == settings.model_dump(exclude={"api_keys"})
+    assert rebuilt == settings
+
+
+def test_a_config_file_sits_between_variables_and_flags(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    config = tmp_path / "serve.yaml"
+    keys = "k" * 20 + "," + "m" * 20
+    config.write_text(
+        f"model: {tiny_bundle}\nport: 8100\nmax_items: 8\nlog_text: true\napi_keys: {keys}\n"
+        "cors_origins: [https://a.example.org, https://b.example.org]\n"
+    )
+    monkeypatch.setenv("TWEETCLS_PORT", "8080")
+    monkeypatch.setenv("TWEETCLS_MAX_BATCH_SIZE", "4")
+    settings = parse("--config", str(config), "--max_items", "16")
+    assert (settings.port, settings.max_batch_size, settings.max_items) == (8100, 4, 16)
+    assert settings.log_text is True and settings.access_keys() == ("k" * 20, "m" * 20)
+    assert settings.cors_origins == ["https://a.example.org", "https://b.example.org"]
+
+    url = "postgresql+psycopg://tweetcls:s3cret@db:5432/log"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--config", str(config), "--database_url", url, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "port: 8100" in printed and "max_items: 8" in printed
+    assert "s3cret" not in printed and "k" * 20 not in printed  # secrets are masked
 
 
 def test_serve_argv_spells_settings_as_flags(tiny_bundle: Path) -> None:

@@ -67,17 +67,10 @@ def test_groups_change_from_the_command_line(tiny_run):
     assert early.patience == 5 and recovery.every_n_train_steps == 7
 
 
-def test_a_listed_callback_replaces_its_group(tiny_run):
-    # run configs written before the groups existed list them in trainer.callbacks
-    with pytest.warns(UserWarning, match="replaces the `recovery` group's"):
-        cli = build(
-            tiny_run,
-            "--trainer.callbacks+=tweetcls.training.callbacks.RecoveryCheckpoint",
-            "--trainer.callbacks.every_n_train_steps",
-            "3",
-        )
-    recoveries = [c for c in cli.trainer.callbacks if isinstance(c, RecoveryCheckpoint)]
-    assert [c.every_n_train_steps for c in recoveries] == [3]
+def test_trainer_callbacks_add_to_the_groups(tiny_run):
+    cli = build(tiny_run, "--trainer.callbacks+=lightning.pytorch.callbacks.EMAWeightAveraging")
+    names = [type(c).__name__ for c in cli.trainer.callbacks]
+    assert names.count("EMAWeightAveraging") == 1 and names.count("EarlyStopping") == 1
 
 
 def test_help_tells_how_to_change_the_groups():

@@ -1,7 +1,9 @@
 """How a command that is a plain function parses its arguments: jsonargparse, as LightningCLI.
 
 The flags are the function's typed parameters (``--num_folds``), their help the docstring's
-``Args:``; ``--config FILE`` reads any of them from YAML and ``--print_config`` prints them.
+``Args:``; ``--config FILE`` reads any of them from YAML, ``TWEETCLS_<COMMAND>_<PARAMETER>``
+variables from the environment (``TWEETCLS_KFOLD_NUM_FOLDS``), and ``--print_config`` prints
+them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import types
 import typing
 from collections.abc import Callable
 from typing import Any
+
+from tweetcls.core.commands import env_prefix
 
 
 def _is_list(hint: Any) -> bool:
@@ -41,6 +45,15 @@ def repeated_flags(args: list[str], names: set[str]) -> list[str]:
     return out
 
 
+def add_switch(parser: Any, name: str, default: Any, help: str | None, kind: Any = bool) -> None:
+    """Add ``--name`` as a switch: alone it means true; ``--name false`` also works.
+
+    ``kind`` is the value's type for jsonargparse (``typing.Any`` leaves the checking to a
+    pydantic model, see :func:`tweetcls.monitoring.settings.parse_command_line`).
+    """
+    parser.add_argument(f"--{name}", type=kind, nargs="?", const=True, default=default, help=help)
+
+
 def run_function(
     function: Callable[..., Any],
     args: list[str],
@@ -68,7 +81,13 @@ def run_function(
         args, forwarded = args[:split], args[split + 1 :]
     summary = (inspect.getdoc(function) or "").split("\n\n")[0]
     epilog = "Arguments after `--` go to every `tweetcls fit`." if forwards_to_fit else None
-    parser = ArgumentParser(prog=prog, description=summary, epilog=epilog)
+    parser = ArgumentParser(
+        prog=prog,
+        description=summary,
+        epilog=epilog,
+        default_env=True,
+        env_prefix=env_prefix(prog),
+    )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
     parameters = inspect.signature(function).parameters
     hints = {
@@ -83,15 +102,8 @@ def run_function(
         p.arg_name: p.description
         for p in docstring_parser.parse(inspect.getdoc(function) or "").params
     }
-    for name in switches:  # `--subprocess` alone means true; `--subprocess false` also works
-        parser.add_argument(
-            f"--{name}",
-            type=bool,
-            nargs="?",
-            const=True,
-            default=parameters[name].default,
-            help=helps.get(name),
-        )
+    for name in switches:
+        add_switch(parser, name, parameters[name].default, helps.get(name))
     lists = {name for name, hint in hints.items() if _is_list(hint)}
     options = parser.parse_args(repeated_flags(args, lists)).as_dict()
     options.pop("config", None)

@@ -10,6 +10,16 @@ from dataclasses import dataclass
 
 #: The program name every command's usage line starts with.
 PROG = "tweetcls"
+#: Prefix of the environment variables that set options: ``TWEETCLS_PORT`` (``serve`` and
+#: ``drift``, whose variables predate the others), ``TWEETCLS_EXPORT_OUT`` (the commands that
+#: are functions), ``TWEETCLS_FIT__TRAINER__MAX_EPOCHS`` (LightningCLI's nesting).
+ENV_PREFIX = "TWEETCLS"
+
+
+def env_prefix(prog: str) -> str:
+    """The variables' prefix of a function command: ``TWEETCLS_SOFT_TARGETS`` for
+    ``tweetcls soft-targets``."""
+    return f"{ENV_PREFIX}_{prog.split()[-1].upper().replace('-', '_')}"
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ def fold_args(fit_args: list[str], num_folds: int, fold: int, out: Path) -> list
         str(fold),
         "--trainer.default_root_dir",
         str(out / f"fold-{fold}"),
+        "--overwrite",  # kfold owns its fold directories: a fold without predictions is redone
+        "true",
     ]
 
 
@@ -71,7 +73,7 @@ def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
     best = fold_dir / "checkpoints" / "best.ckpt"
     if not best.is_file():
         raise ConfigError(f"{best}: missing; the fold's fit did not save a best checkpoint")
-    model = TweetClassifier.load_from_checkpoint(best, map_location="cpu")
+    model = TweetClassifier.load_from_checkpoint(best, map_location="cpu", pretrained_weights=False)
     trainer = L.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=1,

@@ -167,6 +167,8 @@ def _trial_args(
         *as_cli_args({**spec.fixed(), **params}),
         "--trainer.default_root_dir",
         str(run_dir),
+        "--overwrite",  # the study owns its trial directories
+        "true",
         "--trainer.callbacks+=tweetcls.experiments.sweep.OptunaPruning",
         "--trainer.callbacks.spec",
         str(spec.path),

@@ -7,6 +7,7 @@ from typing import Any
 
 from tweetcls.core.arguments import run_function
 from tweetcls.core.errors import ConfigError
+from tweetcls.core.overwrite import refuse_to_replace
 from tweetcls.export.onnx import DEFAULT_OPSET
 from tweetcls.export.writer import DEFAULT_MAX_F1_DROP, export_bundle
 
@@ -16,9 +17,10 @@ def export(
     out: str,
     data_dir: str = "data/processed",
     raw_dir: str = "data/raw",
-    report_path: str = "reports/export.json",
+    report_path: str | None = None,
     max_f1_drop: float = DEFAULT_MAX_F1_DROP,
     opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Turn a fitted model directory into a serving bundle: ONNX fp32 and int8 models,
     serving.json (version, hashes, provenance) and drift_reference.json; check the backends on
@@ -31,13 +33,20 @@ def export(
         data_dir: Processed data: val.csv for the backend checks, train.csv for the drift
             reference.
         raw_dir: Raw data directory whose ``<raw_dir>.dvc`` hash is recorded as data_md5.
-        report_path: Where to write the backend comparison on val.csv.
+        report_path: Where to write the backend comparison on val.csv; default
+            ``reports/export.json`` beside ``out`` (runs/minilm/serving:
+            runs/minilm/reports/export.json; the DVC pipeline writes the project's reports/).
         max_f1_drop: Fail (exit 2, no bundle written) if the int8 model's validation F1 is more
             than this below PyTorch's.
         opset: ONNX opset of the exported graph, 18 or later.
+        overwrite: Replace a bundle already at ``out`` and a report at ``report_path``; without
+            it export stops, before any work, when either exists.
     """
     if opset < 18:
         raise ConfigError(f"--opset: the dynamo exporter needs opset >= 18, got {opset}")
+    report_path = report_path or str(Path(out).parent / "reports" / "export.json")
+    if not overwrite:
+        refuse_to_replace("export", [out, report_path], "`--out` and `--report_path`")
     report = export_bundle(
         Path(model),
         Path(out),

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 import lightning as L
 import torch
@@ -30,25 +27,6 @@ from tweetcls.models.threshold import best_f1_threshold
 
 #: An encoder layer's index in a parameter name (``bert.encoder.layer.3.attention...``).
 _LAYER = re.compile(r"\.layers?\.(\d+)\.")
-
-_WEIGHTS_FROM_CHECKPOINT: ContextVar[bool] = ContextVar("weights_from_checkpoint", default=False)
-
-
-@contextmanager
-def weights_from_checkpoint(enabled: bool = True) -> Iterator[None]:
-    """Within the block, a new :class:`TweetClassifier` skips the pretrained weights.
-
-    Its network is built from the pretrained model's config alone (``from_config``, randomly
-    initialised) for a checkpoint to fill in next: ``test``, ``validate``, ``predict`` and a
-    resumed ``fit`` with ``--ckpt_path`` (see :class:`tweetcls.training.cli.TweetCLI`). Loading
-    weights that are overwritten a moment later costs time, and transformers would report the
-    encoder's head as missing. ``enabled=False`` leaves the usual ``from_pretrained``.
-    """
-    token = _WEIGHTS_FROM_CHECKPOINT.set(enabled)
-    try:
-        yield
-    finally:
-        _WEIGHTS_FROM_CHECKPOINT.reset(token)
 
 
 class TweetClassifier(L.LightningModule):
@@ -96,6 +74,12 @@ class TweetClassifier(L.LightningModule):
             linear layer over the mean of the last hidden states (the pooling the
             sentence-transformers encoders were trained with;
             :class:`tweetcls.inference.networks.MeanPoolingClassifier`).
+        pretrained_weights: Load the encoder's pretrained weights. ``False`` builds the network
+            from the pretrained config alone (randomly initialised) for a checkpoint to fill
+            in: ``validate``, ``test``, ``predict`` and a resumed ``fit`` set it themselves when
+            ``--ckpt_path`` will load (:class:`tweetcls.training.cli.TweetCLI`), as
+            ``load_from_checkpoint(..., pretrained_weights=False)`` may. Not a hyperparameter
+            (not saved in checkpoints).
     """
 
     def __init__(
@@ -113,6 +97,7 @@ class TweetClassifier(L.LightningModule):
         head_learning_rate: float | None = None,
         label_smoothing: float = 0.0,
         pooling: Pooling = "cls",
+        pretrained_weights: bool = True,
     ) -> None:
         super().__init__()
         if learning_rate <= 0:
@@ -139,7 +124,7 @@ class TweetClassifier(L.LightningModule):
             raise ConfigError(f"model.head_learning_rate: must be > 0, got {head_learning_rate}")
         if not 0 <= label_smoothing < 1:
             raise ConfigError(f"model.label_smoothing: must lie in [0, 1), got {label_smoothing}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["pretrained_weights"])
         source = resolve_pretrained(pretrained_model)
         config = AutoConfig.from_pretrained(
             source, num_labels=len(ID2LABEL), id2label=ID2LABEL, label2id=LABEL2ID
@@ -151,9 +136,7 @@ class TweetClassifier(L.LightningModule):
                     "classifier dropout (their head uses hidden_dropout_prob); leave it unset"
                 )
             config.classifier_dropout = classifier_dropout
-        network = build_network(
-            config, None if _WEIGHTS_FROM_CHECKPOINT.get() else str(source), pooling
-        )
+        network = build_network(config, str(source) if pretrained_weights else None, pooling)
         self.model = network.train()  # from_pretrained returns eval mode; Lightning keeps modes
         # configuration (from the hyperparameters), not state
         self.register_buffer("threshold", torch.tensor(float(decision_threshold)), persistent=False)

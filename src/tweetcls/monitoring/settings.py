@@ -1,11 +1,13 @@
-"""Settings of the ``serve`` and ``drift`` commands: flags and ``TWEETCLS_*`` variables at once.
+"""Settings of the ``serve`` and ``drift`` commands: flags, ``--config``, ``TWEETCLS_*`` variables.
 
-Each command declares its settings once, as a :class:`CommandSettings` class whose fields (with
-their docstrings as help) generate the command-line flags (``--max_batch_size``) and are also
-read from the environment (``TWEETCLS_MAX_BATCH_SIZE``); a flag beats its variable, which beats
-the default. :func:`parse_command_line` turns a bad value, an unknown flag or a missing one into
-one :class:`~tweetcls.core.errors.ConfigError` naming the flag (the dispatcher prints it as one
-``error: ...`` line, exit code 2).
+Each command declares its settings once, as a :class:`CommandSettings` class (a pydantic model)
+whose fields, with their docstrings as help, are the command's flags (``--max_batch_size``).
+:func:`parse_command_line` reads them the way every tweetcls command reads its arguments, with
+jsonargparse: a flag beats ``--config FILE`` (YAML), which beats its ``TWEETCLS_*`` variable
+(``TWEETCLS_MAX_BATCH_SIZE``), which beats the default; ``--print_config`` prints the result
+(secrets masked). The model then checks every value, and a bad value, an unknown flag or a
+missing one is one :class:`~tweetcls.core.errors.ConfigError` naming the flag (the dispatcher
+prints it as one ``error: ...`` line, exit code 2).
 
 :class:`RequestLogSettings` holds the fields both commands share: the request log's database
 and the fewest predictions a drift verdict needs.
@@ -13,51 +15,48 @@ and the fewest predictions a drift verdict needs.
 
 from __future__ import annotations
 
+import argparse
 import inspect
 import re
 import sys
+import types
+import typing
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, CliApp, CliSettingsSource, SettingsConfigDict
-from pydantic_settings.exceptions import SettingsError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from tweetcls.core.arguments import add_switch
+from tweetcls.core.commands import ENV_PREFIX
 from tweetcls.core.errors import ConfigError
 
-#: Prefix of the environment variables of every setting (``TWEETCLS_PORT``).
-ENV_PREFIX = "TWEETCLS_"
 DEFAULT_DATABASE_URL = "sqlite:///runs/serving/requests.db"
 #: Fewest logged predictions for a drift verdict (service and ``tweetcls drift``).
 DRIFT_MIN_SAMPLES = 100
 #: ``json_schema_extra`` of a field whose value an error message must not repeat (passwords).
 UNECHOED = {"echo": False}
+#: ``json_schema_extra`` of a secret field: also masked by ``--print_config``.
+SECRET = {"echo": False, "secret": True}
 
 SettingsT = TypeVar("SettingsT", bound="CommandSettings")
 #: The password of a URL (``scheme://user:password@host``), hidden in error messages.
 _PASSWORD = re.compile(r"://([^:/@\s]*):[^@\s]*@")
+#: Field types whose flags are read as text (the rest as YAML: ``8``, ``[a, b]``, ``null``).
+_TEXT = (str, Path, datetime)
 
 
-class CommandSettings(BaseSettings):
-    """Base of a command's settings: frozen, ``TWEETCLS_*`` variables, underscore flags."""
+class CommandSettings(BaseModel):
+    """Base of a command's settings: frozen, no unknown fields, attribute docstrings as help."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        use_attribute_docstrings=True,
-        frozen=True,
-        extra="forbid",
-        cli_kebab_case=False,
-        cli_exit_on_error=False,
-        cli_hide_none_type=True,
-        cli_avoid_json=True,
-        cli_show_env_vars=True,
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True, frozen=True, extra="forbid")
 
 
 class RequestLogSettings(CommandSettings):
     """The request log and the drift verdict, shared by ``serve`` and ``drift``."""
 
-    database_url: str = Field(DEFAULT_DATABASE_URL, json_schema_extra=UNECHOED)
+    database_url: str = Field(DEFAULT_DATABASE_URL, json_schema_extra=SECRET)
     """Request log database: sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB."""
     drift_min_samples: int = Field(DRIFT_MIN_SAMPLES, ge=1)
     """Fewest logged predictions for a drift verdict (fewer: "insufficient data")."""
@@ -71,33 +70,109 @@ class RequestLogSettings(CommandSettings):
         return value
 
 
-def _add_argument(parser: Any, *args: Any, **kwargs: Any) -> Any:
-    """argparse's ``add_argument``; a bool flag takes an optional value (``--log_text [true]``)."""
-    if kwargs.get("metavar") == "bool":
-        kwargs.update(nargs="?", const="true")
-    return parser.add_argument(*args, **kwargs)
+def _parser_type(annotation: Any) -> Any:
+    """What jsonargparse reads a field's flag as: text for text-like fields (``str``, ``Path``,
+    ``datetime``, optional or not), YAML for the rest (``8``, ``[a, b]``, ``null``); the
+    model checks and converts the value afterwards."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    kinds = typing.get_args(annotation) if union else (annotation,)
+    optional = type(None) in kinds
+    if all(kind in _TEXT for kind in kinds if kind is not type(None)):
+        return str | None if optional else str
+    return Any
+
+
+def _type_text(annotation: Any) -> str:
+    """A field's type as ``--help`` shows it: ``int``, ``{onnx-int8,onnx,pytorch}``, ..."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return "{" + ",".join(map(str, args)) + "}"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_text(a) for a in args)
+    if origin is list:
+        return "comma-separated list"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def settings_parser(settings_cls: type[CommandSettings], prog: str) -> Any:
+    """The jsonargparse parser of ``settings_cls``: a flag and a variable per field."""
+    from jsonargparse import ActionConfigFile, ArgumentParser, DefaultHelpFormatter
+    from pydantic_core import PydanticUndefined
+
+    fields = settings_cls.model_fields
+    shown = {name: _type_text(field.annotation) for name, field in fields.items()}
+
+    class HelpFormatter(DefaultHelpFormatter):
+        """jsonargparse's help, with each field's own type (the parser reads some as text)."""
+
+        def _get_type_str(self, action: Any) -> str | None:
+            return shown.get(action.dest) or super()._get_type_str(action)
+
+    parser = ArgumentParser(
+        prog=prog,
+        description=inspect.cleandoc(settings_cls.__doc__ or ""),
+        default_env=True,
+        env_prefix=ENV_PREFIX,
+        exit_on_error=False,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
+    for name, field in settings_cls.model_fields.items():
+        default = None if field.default is PydanticUndefined else field.default
+        if field.annotation is bool:
+            add_switch(parser, name, default, field.description, kind=Any)
+            continue
+        kind = _parser_type(field.annotation)
+        if field.json_schema_extra == SECRET:  # text, masked by --print_config
+            kind = SecretStr
+            default = SecretStr(",".join(default) if isinstance(default, list) else default)
+        parser.add_argument(
+            f"--{name}",
+            type=kind,
+            default=default,
+            required=field.is_required(),
+            help=field.description,
+        )
+    return parser
 
 
 def parse_command_line(
     settings_cls: type[SettingsT], args: Sequence[str] | None, prog: str
 ) -> SettingsT:
-    """``settings_cls`` from flags (``args``, default ``sys.argv[1:]``), environment, defaults.
+    """``settings_cls`` from flags (``args``, default ``sys.argv[1:]``), ``--config``,
+    ``TWEETCLS_*`` variables and defaults.
 
-    ``--help`` prints every flag with its help and exits 0.
+    ``--help`` prints every flag with its help and variable and exits 0; ``--print_config``
+    prints the values (secrets masked) and exits 0.
 
     Raises:
         ConfigError: one line naming the flag of each bad, missing or unknown value.
     """
-    source = CliSettingsSource(settings_cls, cli_prog_name=prog, add_argument_method=_add_argument)
-    source.root_parser.description = inspect.cleandoc(settings_cls.__doc__ or "")
+    parser = settings_parser(settings_cls, prog)
     argv = list(sys.argv[1:] if args is None else args)
     try:
-        return CliApp.run(settings_cls, cli_args=argv, cli_settings_source=source)
+        values = parser.parse_args(argv).as_dict()
+    except argparse.ArgumentError as err:
+        raise ConfigError(_parse_error(str(err), settings_cls, prog)) from None
+    values.pop("config", None)
+    values = {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else value
+        for name, value in values.items()
+    }
+    try:
+        return settings_cls(**values)
     except ValidationError as err:
         raise ConfigError(describe(err, settings_cls)) from None
-    except SettingsError as err:
-        message = _PASSWORD.sub(r"://\1:***@", str(err).removeprefix("error parsing CLI: "))
-        raise ConfigError(f"{message} (see {prog} --help)") from None
+
+
+def _parse_error(message: str, settings_cls: type[CommandSettings], prog: str) -> str:
+    """One line for jsonargparse's error ``message``."""
+    required = re.match(r"the following arguments are required: (.+)", message)
+    if required:
+        names = [name.strip() for name in required.group(1).split(",")]
+        return "; ".join(f"--{n}: required (or set {ENV_PREFIX}_{n.upper()})" for n in names)
+    first = _PASSWORD.sub(r"://\1:***@", message.strip().splitlines()[0])
+    return f"{first} (see {prog} --help)"
 
 
 def describe(err: ValidationError, settings_cls: type[CommandSettings]) -> str:
@@ -111,10 +186,10 @@ def describe(err: ValidationError, settings_cls: type[CommandSettings]) -> str:
         name = str(error["loc"][0])
         flag = f"--{name}"
         if error["type"] == "missing":
-            messages.append(f"{flag}: required (or set {ENV_PREFIX}{name.upper()})")
+            messages.append(f"{flag}: required (or set {ENV_PREFIX}_{name.upper()})")
             continue
         field = settings_cls.model_fields.get(name)
-        echo = field is None or field.json_schema_extra != UNECHOED
+        echo = field is None or (field.json_schema_extra or {}).get("echo", True)
         shown = f" {error['input']!r}" if echo and "input" in error else ""
         messages.append(f"{flag}{shown}: {reason}")
     return "; ".join(dict.fromkeys(messages))

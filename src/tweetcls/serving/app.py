@@ -160,13 +160,3 @@ def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> Fas
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     warn_if_open(settings)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The app of one ``tweetcls serve --workers N`` worker: settings from ``TWEETCLS_*``.
-
-    Each worker process (:mod:`tweetcls.serving.workers`) builds its app here; the parent set
-    the variables (:func:`tweetcls.serving.command.settings_environment`) after checking the
-    settings.
-    """
-    return create_app(ServeSettings())

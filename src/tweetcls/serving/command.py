@@ -51,40 +51,13 @@ def worker_settings(settings: ServeSettings, cpus: int) -> ServeSettings:
     return settings.model_copy(update={"threads": max(1, cpus // settings.workers)})
 
 
-def settings_environment(settings: ServeSettings) -> dict[str, str | None]:
-    """The ``TWEETCLS_*`` variables that rebuild ``settings`` (``None``: unset the variable).
-
-    Worker processes (``--workers``) read their settings from these, the same variables a
-    user may set; lists are comma-separated, secrets are revealed, booleans ``true``/``false``.
-    """
-    from pydantic import SecretStr
-
-    from tweetcls.monitoring.settings import ENV_PREFIX
-
-    def text(value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, SecretStr):
-            return value.get_secret_value()
-        if isinstance(value, bool):
-            return str(value).lower()
-        if isinstance(value, list | tuple):  # the lists' validators split on commas
-            return ",".join(str(text(item)) for item in value)
-        return str(value)
-
-    return {
-        f"{ENV_PREFIX}{name.upper()}": text(getattr(settings, name))
-        for name in type(settings).model_fields
-    }
-
-
 def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
     """Parse the flags, load the model and serve until interrupted (SIGINT/SIGTERM drain).
 
     With ``--workers N`` (N > 1) the model is loaded here once as a check, then N worker
-    processes (:mod:`tweetcls.serving.workers`, one ``SO_REUSEPORT`` socket each) rebuild the
-    settings from ``TWEETCLS_*`` variables (:func:`settings_environment`) and load their own
-    copy; the supervisor restarts a worker that dies and passes SIGTERM on to every worker.
+    processes (:mod:`tweetcls.serving.workers`, one ``SO_REUSEPORT`` socket each) receive the
+    checked settings and load their own copy; the supervisor restarts a worker that dies and
+    passes SIGTERM on to every worker.
     """
     from tweetcls.monitoring.settings import parse_command_line
     from tweetcls.serving.loading import load_model
@@ -147,5 +120,4 @@ def _run_workers(settings: ServeSettings, options: dict[str, Any]) -> int:
     with reservation:
         port = reservation.getsockname()[1]
         settings = settings.model_copy(update={"port": port})
-        environment = settings_environment(settings)
-        return Supervisor(settings.workers, environment, {**options, "port": port}).run()
+        return Supervisor(settings, {**options, "port": port}).run()

@@ -1,8 +1,8 @@
 """Settings of the prediction service: the ``tweetcls serve`` flags and ``TWEETCLS_*`` variables.
 
-:class:`ServeSettings` is declared once: its fields generate the flags (``--max_batch_size``)
-and read the environment (``TWEETCLS_MAX_BATCH_SIZE``; a flag beats its variable); see
-:mod:`tweetcls.monitoring.settings`. The request-log and drift fields it shares with
+:class:`ServeSettings` is declared once: its fields are the flags (``--max_batch_size``), also
+read from ``--config FILE`` and the environment (``TWEETCLS_MAX_BATCH_SIZE``; a flag beats its
+variable); see :mod:`tweetcls.monitoring.settings`. The request-log and drift fields it shares with
 ``tweetcls drift`` come from :class:`~tweetcls.monitoring.settings.RequestLogSettings`.
 """
 
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
 
 from tweetcls.core.bundle import BACKENDS
-from tweetcls.monitoring.settings import UNECHOED, RequestLogSettings
+from tweetcls.monitoring.settings import SECRET, UNECHOED, RequestLogSettings
 
 #: uvicorn's log levels, most severe first.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -124,7 +123,7 @@ class ServeSettings(RequestLogSettings):
     log_level: Literal[LOG_LEVELS] = "info"
     """uvicorn's log level (also of this package's messages)."""
     # access control (tweetcls.serving.auth, .ratelimit, .headers)
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field([], json_schema_extra=UNECHOED)
+    api_keys: list[SecretStr] = Field([], json_schema_extra=SECRET)
     """API keys, comma-separated; with keys (or --api_key_file), /predict, /predict/csv, /drift
     and /metrics need 'Authorization: Bearer KEY' (/health, /ready, /version, / stay open).
     Each 16+ characters of A-Z a-z 0-9 - . _ ~ + / (then = padding); prefer the variable or
@@ -138,7 +137,7 @@ class ServeSettings(RequestLogSettings):
     rate_limit_burst: int | None = Field(None, ge=1)
     """Requests a key may make at once above the rate (the bucket's size); None: the rate
     rounded up."""
-    cors_origins: Annotated[list[str], NoDecode] = Field([], json_schema_extra=UNECHOED)
+    cors_origins: list[str] = Field([], json_schema_extra=UNECHOED)
     """Origins whose web pages may call the API (CORS), comma-separated, e.g.
     https://app.example.org; '*': any; none (the default): CORS off."""
 

@@ -28,6 +28,8 @@ from typing import Any
 import uvicorn
 from uvicorn.main import STARTUP_FAILURE
 
+from tweetcls.serving.settings import ServeSettings
+
 logger = logging.getLogger(__name__)
 #: Seconds a worker gets after its grace period before it is killed.
 KILL_AFTER_S = 15.0
@@ -51,17 +53,12 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(environment: dict[str, str | None], options: dict[str, Any]) -> None:
-    """A worker process: settings from ``TWEETCLS_*`` variables, its own socket, one server."""
-    from tweetcls.serving.app import app_from_environment
+def run_worker(settings: ServeSettings, options: dict[str, Any]) -> None:
+    """A worker process: the checked settings, its own model and socket, one server."""
+    from tweetcls.serving.app import create_app
     from tweetcls.serving.server import GracefulServer
 
-    for name, value in environment.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    config = uvicorn.Config(app_from_environment(), **options)
+    config = uvicorn.Config(create_app(settings), **options)
     try:
         sock = reuse_port_socket(config.host, config.port)
     except OSError as err:
@@ -76,16 +73,14 @@ class Supervisor:
     """Runs ``count`` worker processes on one port until SIGTERM/SIGINT.
 
     Args:
-        count: Worker processes.
-        environment: The ``TWEETCLS_*`` variables of the workers' settings (``None``: unset).
+        settings: The checked settings; each worker receives them (pickled by ``spawn``), and
+            ``settings.workers`` is how many there are.
         options: ``uvicorn.Config`` keyword arguments (host, port, loop, logging, grace period).
     """
 
-    def __init__(
-        self, count: int, environment: dict[str, str | None], options: dict[str, Any]
-    ) -> None:
-        self.count = count
-        self.environment = environment
+    def __init__(self, settings: ServeSettings, options: dict[str, Any]) -> None:
+        self.count = settings.workers
+        self.settings = settings
         self.options = options
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[Any] = []
@@ -93,7 +88,7 @@ class Supervisor:
 
     def _start(self) -> Any:
         process = self._context.Process(
-            target=run_worker, args=(self.environment, self.options), name="tweetcls-worker"
+            target=run_worker, args=(self.settings, self.options), name="tweetcls-worker"
         )
         process.start()
         return process

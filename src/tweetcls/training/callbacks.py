@@ -73,6 +73,10 @@ class ExportBestModel(L.Callback):
     def __init__(self, dirpath: str = "model") -> None:
         self.dirpath = Path(dirpath)
 
+    def outputs(self, root: str | Path | None) -> list[Path]:
+        """What a fit of the run writes here: the model directory."""
+        return [self.dirpath]
+
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
@@ -144,7 +148,8 @@ class TestReport(L.Callback):
     Each file (and the ``figures`` directory as a whole) is replaced atomically.
 
     Args:
-        dirpath: Directory of the reports.
+        dirpath: Directory of the reports; ``None``: ``<trainer.default_root_dir>/reports``,
+            inside the run (the DVC pipeline writes the project's ``reports/``).
         figures: Also draw the PNG figures into ``<dirpath>/figures``.
         num_errors: How many false positives, and as many false negatives, ``errors.csv``
             lists; 0 writes only its header.
@@ -152,14 +157,25 @@ class TestReport(L.Callback):
 
     __test__ = False  # not a pytest test class
 
+    #: The first file a test writes into ``dirpath``: its presence marks an earlier test's.
+    METRICS_FILE = "metrics.json"
+
     def __init__(
-        self, dirpath: str = "reports", figures: bool = True, num_errors: int = 25
+        self, dirpath: str | None = None, figures: bool = True, num_errors: int = 25
     ) -> None:
         if num_errors < 0:
             raise ConfigError(f"report.num_errors: must be >= 0, got {num_errors}")
-        self.dirpath = Path(dirpath)
+        self.dirpath = Path(dirpath) if dirpath else None
         self.figures = figures
         self.num_errors = num_errors
+
+    def resolve_dirpath(self, root: str | Path | None) -> Path:
+        """``dirpath``, or the run's ``reports`` when it is ``None``."""
+        return self.dirpath or Path(root or ".") / "reports"
+
+    def outputs(self, root: str | Path | None) -> list[Path]:
+        """What marks an earlier test of the run in ``root``: its ``metrics.json``."""
+        return [self.resolve_dirpath(root) / self.METRICS_FILE]
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -167,6 +183,7 @@ class TestReport(L.Callback):
             figures as plots,  # matplotlib: imported only when a report is written
         )
 
+        dirpath = self.resolve_dirpath(trainer.default_root_dir)
         results = pl_module.test_results
         probs, labels = results["probs"], results["labels"]
         threshold = float(pl_module.threshold)
@@ -183,17 +200,17 @@ class TestReport(L.Callback):
         )
         metrics["evaluated_on"] = "validation split (Kaggle's test set has no labels)"
         metrics["samples"] = len(labels)
-        write_text(self.dirpath / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-        self._write_curves(probs, labels)
+        write_text(dirpath / self.METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        self._write_curves(probs, labels, dirpath)
         if self.figures:
-            with atomic_path(self.dirpath / "figures") as tmp:
+            with atomic_path(dirpath / "figures") as tmp:
                 plots.write_figures(probs, labels, threshold, tmp)
         errors = self._errors(trainer, results, threshold)
         if errors is not None:
-            with atomic_path(self.dirpath / "errors.csv") as tmp:
+            with atomic_path(dirpath / "errors.csv") as tmp:
                 errors.to_csv(tmp, index=False)
 
-    def _write_curves(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
+    def _write_curves(self, probs: torch.Tensor, labels: torch.Tensor, dirpath: Path) -> None:
         precision, recall, thresholds = binary_precision_recall_curve(probs, labels, thresholds=101)
         # no positive prediction above a threshold: precision 1 by convention (as scikit-learn)
         precision = torch.nan_to_num(precision, nan=1.0)
@@ -204,13 +221,13 @@ class TestReport(L.Callback):
                 "recall": recall[:-1].numpy(),
             }
         )
-        with atomic_path(self.dirpath / "pr_curve.csv") as tmp:
+        with atomic_path(dirpath / "pr_curve.csv") as tmp:
             curve.round(6).to_csv(tmp, index=False)
         fpr, tpr, thresholds = binary_roc(probs, labels, thresholds=201)
         roc = pd.DataFrame(
             {"threshold": thresholds.numpy(), "fpr": fpr.numpy(), "tpr": tpr.numpy()}
         )
-        with atomic_path(self.dirpath / "roc_curve.csv") as tmp:
+        with atomic_path(dirpath / "roc_curve.csv") as tmp:
             roc.round(6).to_csv(tmp, index=False)
 
     def _errors(
@@ -275,16 +292,23 @@ class SubmissionWriter(BasePredictionWriter):
     """After ``predict``, writes the Kaggle submission ``id,target`` (and probabilities).
 
     Args:
-        path: Submission CSV.
+        path: Submission CSV; ``None``: ``<trainer.default_root_dir>/predictions/submission.csv``,
+            inside the run (the DVC pipeline writes the project's ``predictions/``).
         probabilities_path: Optional CSV of ``id,probability``; ``None`` skips it.
     """
 
-    def __init__(
-        self, path: str = "predictions/submission.csv", probabilities_path: str | None = None
-    ) -> None:
+    def __init__(self, path: str | None = None, probabilities_path: str | None = None) -> None:
         super().__init__(write_interval="epoch")
-        self.path = Path(path)
+        self.path = Path(path) if path else None
         self.probabilities_path = Path(probabilities_path) if probabilities_path else None
+
+    def resolve_path(self, root: str | Path | None) -> Path:
+        """``path``, or the run's ``predictions/submission.csv`` when it is ``None``."""
+        return self.path or Path(root or ".") / "predictions" / "submission.csv"
+
+    def outputs(self, root: str | Path | None) -> list[Path]:
+        """The paths a prediction of the run in ``root`` writes."""
+        return [self.resolve_path(root), *filter(None, [self.probabilities_path])]
 
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         columns = {key: torch.cat([p[key] for p in predictions]).cpu() for key in predictions[0]}
@@ -297,7 +321,7 @@ class SubmissionWriter(BasePredictionWriter):
         frame = pd.DataFrame({k: v.numpy() for k, v in columns.items()}).drop_duplicates("id")
         # distributed samplers interleave and pad: restore the order of the input file
         frame = frame.set_index("id").loc[trainer.datamodule.ids["predict"]].reset_index()
-        with atomic_path(self.path) as tmp:
+        with atomic_path(self.resolve_path(trainer.default_root_dir)) as tmp:
             frame[["id", "target"]].to_csv(tmp, index=False)
         if self.probabilities_path is not None:
             with atomic_path(self.probabilities_path) as tmp:

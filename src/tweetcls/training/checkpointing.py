@@ -11,6 +11,7 @@ to its own ``dirpath`` again when a resumed run loads them.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -30,6 +31,16 @@ class RelativeModelCheckpoint(ModelCheckpoint):
     def state_key(self) -> str:
         """``ModelCheckpoint``'s own key, so that checkpoints of either class resume alike."""
         return super().state_key.replace(type(self).__qualname__, "ModelCheckpoint", 1)
+
+    def outputs(self, root: str | Path | None) -> list[Path]:
+        """The checkpoints an earlier fit kept in ``dirpath``, except ``last*.ckpt`` (the
+        recovery state that a fit resumed with ``--ckpt_path last`` continues)."""
+        folder = Path(self.dirpath or Path(root or ".") / "checkpoints")
+        return sorted(
+            path
+            for path in folder.glob(f"*{self.FILE_EXTENSION}")
+            if not path.name.startswith(self.CHECKPOINT_NAME_LAST)
+        )
 
     def _relative(self, path: str) -> str:
         if not path or self.dirpath is None or not os.path.isabs(path):

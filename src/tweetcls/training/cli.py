@@ -19,17 +19,16 @@ from typing import Any
 
 import torch
 from jsonargparse import Namespace
-from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_warn
 
-from tweetcls.core.commands import PROG
+from tweetcls.core.commands import ENV_PREFIX, PROG
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import BF16_FLAGS, cpu_flags
 from tweetcls.core.logs import quiet_libraries
+from tweetcls.core.overwrite import refuse_to_replace
 from tweetcls.data.datamodule import DisasterTweetsDataModule
-from tweetcls.models.classifier import TweetClassifier, weights_from_checkpoint
+from tweetcls.models.classifier import TweetClassifier
 from tweetcls.training.callbacks import (
     ExportBestModel,
     RecoveryCheckpoint,
@@ -115,6 +114,18 @@ def _no_checkpoint_message(subcommand: str, checkpoint_dir: str | None) -> str:
     )
 
 
+#: The callbacks whose outputs each subcommand writes (each has ``outputs(root)``), and the
+#: flags that write them elsewhere: checked by the overwrite rule (:mod:`tweetcls.core.overwrite`).
+WRITERS: dict[str, tuple[tuple[type, ...], str]] = {
+    "fit": (
+        (RelativeModelCheckpoint, ExportBestModel),
+        "`--trainer.default_root_dir`, or resume the run with `--ckpt_path last`",
+    ),
+    "test": ((TestReport,), "`--report.dirpath`"),
+    "predict": ((SubmissionWriter,), "`--submission.path`"),
+}
+
+
 class TweetCLI(LightningCLI):
     """LightningCLI with tweetcls' linked arguments and artifact callbacks."""
 
@@ -151,9 +162,19 @@ class TweetCLI(LightningCLI):
             "pretrained encoder with an untrained classification head (smoke tests only). "
             "Without it they refuse to run without a checkpoint.",
         )
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit, test and predict: replace the outputs of an earlier run at the same "
+            "paths (a fit's model/ and checkpoints, a test's reports, a submission). Without it "
+            "they stop, before any work, when one exists; a fit with --ckpt_path continues its "
+            "run.",
+        )
 
     def before_instantiate_classes(self) -> None:
-        """Choose the logger when the config leaves it at Lightning's default.
+        """Choose the logger when the config leaves it at Lightning's default, and the CPU
+        precision (:func:`cpu_precision`).
 
         ``fit`` logs to a CSVLogger in ``<default_root_dir>/logs`` (a fixed path that DVC can
         track as plots). Evaluation runs report through TestReport/SubmissionWriter: a logger
@@ -165,6 +186,7 @@ class TweetCLI(LightningCLI):
         if self.subcommand in EVALUATIONS and not config.ckpt_path and not config.untrained:
             raise ConfigError(_no_checkpoint_message(self.subcommand, config["checkpoint.dirpath"]))
         trainer = config.trainer
+        trainer.precision = cpu_precision(trainer.accelerator, trainer.precision)
         root = trainer.default_root_dir or "."
         if self.subcommand != "fit":
             trainer.logger = False
@@ -194,43 +216,31 @@ class TweetCLI(LightningCLI):
 
         ``test``/``validate``/``predict`` and a resumed ``fit`` with ``--ckpt_path`` load all
         the model's weights from the checkpoint, so the network is built from its config only
-        (see :func:`tweetcls.models.classifier.weights_from_checkpoint`).
+        (``model.pretrained_weights`` false, see
+        :class:`tweetcls.models.classifier.TweetClassifier`).
         """
-        from_checkpoint = False
         if self.subcommand is not None:
             config = self.config[self.subcommand]
-            from_checkpoint = _checkpoint_will_load(
-                config.get("ckpt_path"), config.get("checkpoint.dirpath")
-            )
-        with weights_from_checkpoint(from_checkpoint):
-            super().instantiate_classes()
+            if _checkpoint_will_load(config.get("ckpt_path"), config.get("checkpoint.dirpath")):
+                config.model.pretrained_weights = False
+        super().instantiate_classes()
+        if self.subcommand in WRITERS:
+            self._refuse_to_replace_outputs(self.subcommand, self.config[self.subcommand])
 
-    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The Trainer, with each default callback group's callback once.
-
-        A ``trainer.callbacks`` entry of a group's class (a run config written before the
-        groups existed lists EarlyStopping, LearningRateMonitor and RecoveryCheckpoint there)
-        takes the place of the group's, with a warning.
-        """
-        parser = self._parser(self.subcommand)
-        trainer_config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
-        listed = trainer_config.get("callbacks") or []
-        listed = listed if isinstance(listed, list) else [listed]
-        groups = {key for key, *_ in DEFAULT_CALLBACKS}
-        extra_callbacks = []
-        for key in parser.callback_keys:
-            callback = self._get(self.config_init, key)
-            if key in groups and any(type(c) is type(callback) for c in listed):
-                rank_zero_warn(
-                    f"trainer.callbacks lists {type(callback).__name__}, which replaces the "
-                    f"`{key}` group's; set --{key}.* instead and drop it from trainer.callbacks"
-                )
-                continue
-            extra_callbacks.append(callback)
-        trainer_config["precision"] = cpu_precision(
-            trainer_config.get("accelerator"), trainer_config.get("precision")
-        )
-        return self._instantiate_trainer(trainer_config, extra_callbacks)
+    def _refuse_to_replace_outputs(self, subcommand: str, config: Namespace) -> None:
+        """Stop before the run when it would replace an earlier run's outputs (see
+        :mod:`tweetcls.core.overwrite`); a fit resumed from a checkpoint continues its run."""
+        if config.overwrite or (subcommand == "fit" and config.ckpt_path):
+            return
+        kinds, elsewhere = WRITERS[subcommand]
+        root = self.trainer.default_root_dir
+        outputs = [
+            path
+            for callback in self.trainer.callbacks
+            if isinstance(callback, kinds)
+            for path in callback.outputs(root)
+        ]
+        refuse_to_replace(subcommand, outputs, elsewhere)
 
 
 def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -270,7 +280,13 @@ def run_cli_class(
         seed_everything_default=42,
         save_config_callback=TrackedSaveConfigCallback,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": prog, "description": DESCRIPTION},
+        # TWEETCLS_FIT__TRAINER__MAX_EPOCHS=3: every key also from the environment
+        parser_kwargs={
+            "prog": prog,
+            "description": DESCRIPTION,
+            "default_env": True,
+            "env_prefix": ENV_PREFIX,
+        },
         args=args,
         run=run,
     )
