@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from helpers.paths import ROOT, VENV_BIN
 
@@ -59,14 +60,25 @@ def without_lists(value):
     return {k: without_lists(v) for k, v in value.items() if not isinstance(v, list)}
 
 
-def test_pull_then_repro_then_noop(tmp_path, tiny_model_dir):
-    project = make_project(tmp_path)
-    dvc("pull", "data/raw", cwd=project)
+@pytest.fixture(scope="module")
+def checkouts(tmp_path_factory, tiny_model_dir) -> list[Path]:
+    """Two git+DVC projects of the same commit in two directories, each pulled and built by
+    ``dvc repro`` on the tiny pipeline (the first is also what a fresh clone's user gets)."""
+    projects = []
+    for name in ("first", "second-checkout"):
+        project = make_project(tmp_path_factory.mktemp(name))
+        tiny_pipeline(project, tiny_model_dir)
+        dvc("pull", "data/raw", cwd=project)
+        dvc("repro", cwd=project)
+        projects.append(project)
+    return projects
+
+
+def test_pull_then_repro_then_noop(checkouts):
+    project = checkouts[0]
     for name, md5 in RAW_MD5.items():
         assert hashlib.md5((project / "data" / "raw" / name).read_bytes()).hexdigest() == md5
 
-    tiny_pipeline(project, tiny_model_dir)
-    dvc("repro", cwd=project)
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert 0 <= metrics["f1"] <= 1 and metrics["samples"] == 691  # val.csv (normaliser 2)
     submission = pd.read_csv(project / "predictions" / "submission.csv")
@@ -112,17 +124,10 @@ def locked_outputs(project: Path) -> dict[str, str]:
     }
 
 
-def test_two_checkouts_build_the_same_bytes_and_name_neither(tmp_path, tiny_model_dir):
+def test_two_checkouts_build_the_same_bytes_and_name_neither(checkouts):
     """Same commit and data, two directories: every output hashes the same, no output names
     the directory it was built in, and no staging directory is left behind."""
-    projects = []
-    for name in ("first", "second-checkout"):
-        (tmp_path / name).mkdir()
-        project = make_project(tmp_path / name)
-        tiny_pipeline(project, tiny_model_dir)
-        dvc("pull", "data/raw", cwd=project)
-        dvc("repro", cwd=project)
-        projects.append(project)
+    projects = checkouts
     first, second = (locked_outputs(p) for p in projects)
     assert len(first) >= 7
     differ = {path for path in first if first[path] != second.get(path)}

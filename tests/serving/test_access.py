@@ -314,7 +314,7 @@ def test_key_file_that_cannot_be_read_is_one_line(tmp_path: Path, capsys) -> Non
     ("args", "message"),
     [
         (["--rate_limit_burst", "5"], "--rate_limit_burst: needs --rate_limit_per_s above 0"),
-        (["--rate_limit_per_s", "-1"], "--rate_limit_per_s '-1': Input should be greater"),
+        (["--rate_limit_per_s", "-1"], "--rate_limit_per_s -1: Input should be greater"),
         (["--cors_origins", "https://a.example/"], "'https://a.example/' is not an origin"),
         (["--cors_origins", "a.example"], "--cors_origins: 'a.example' is not an origin"),
     ],

@@ -97,9 +97,9 @@ def test_boolean_flags_alone_or_with_a_value(args, log_text, access_log) -> None
     ("args", "env", "message"),
     [
         ([], {}, "--model: required (or set TWEETCLS_MODEL)"),
-        (["--max_batch_size", "0"], {}, "--max_batch_size '0': Input should be greater than"),
+        (["--max_batch_size", "0"], {}, "--max_batch_size 0: Input should be greater than"),
         (["--port", "http"], {}, "--port 'http': Input should be a valid integer"),
-        ([], {"TWEETCLS_PORT": "70000"}, "--port '70000': Input should be less than or equal"),
+        ([], {"TWEETCLS_PORT": "70000"}, "--port 70000: Input should be less than or equal"),
         (["--backend", "tensorrt"], {}, "--backend 'tensorrt': Input should be 'onnx-int8'"),
         (["--max_queue", "10"], {}, "--max_queue 10: must be >= --max_items (64)"),
         (["--log_text", "maybe"], {}, "--log_text 'maybe': Input should be a valid boolean"),

@@ -45,7 +45,7 @@ def test_fit_refuses_to_replace_a_trained_run(tiny_fit, tiny_run, tmp_path, caps
     line = refused(tiny_run("fit", "--config", str(SHORT_FIT)), capsys)
     best = os.path.realpath(run / "checkpoints" / "best.ckpt")
     assert line == (
-        f"error: fit: {best}, {run / 'model'} already exist (an earlier run's output); add "
+        f"error: fit: {run / 'model'}, {best} already exist (an earlier run's output); add "
         "`--overwrite true` to replace them, or write elsewhere with "
         "`--trainer.default_root_dir`, or resume the run with `--ckpt_path last`"
     )

@@ -149,7 +149,12 @@ def parse_command_line(
         ConfigError: one line naming the flag of each bad, missing or unknown value.
     """
     parser = settings_parser(settings_cls, prog)
-    argv = list(sys.argv[1:] if args is None else args)
+    lists = {
+        name
+        for name, field in settings_cls.model_fields.items()
+        if typing.get_origin(field.annotation) is list
+    }
+    argv = _join_repeated(list(sys.argv[1:] if args is None else args), lists)
     try:
         values = parser.parse_args(argv).as_dict()
     except argparse.ArgumentError as err:
@@ -163,6 +168,31 @@ def parse_command_line(
         return settings_cls(**values)
     except ValidationError as err:
         raise ConfigError(describe(err, settings_cls)) from None
+
+
+def _join_repeated(args: list[str], names: set[str]) -> list[str]:
+    """``args`` with the values of a list flag given several times joined by commas, once:
+    ``--api_keys A --api_keys B`` is ``--api_keys A,B`` (the argparse ``append`` style)."""
+    out: list[str] = []
+    where: dict[str, int] = {}  # a list flag's value's index in ``out``
+    rest = iter(args)
+    for arg in rest:
+        flag, equals, value = arg.partition("=")
+        name = flag.removeprefix("--")
+        if not flag.startswith("--") or name not in names:
+            out.append(arg)
+            continue
+        if not equals:
+            value = next(rest, None)
+            if value is None:  # the parser reports the missing value
+                out.append(arg)
+                break
+        if name in where:
+            out[where[name]] += f",{value}"
+        else:
+            out += [flag, value]
+            where[name] = len(out) - 1
+    return out
 
 
 def _parse_error(message: str, settings_cls: type[CommandSettings], prog: str) -> str:

@@ -22,7 +22,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from tweetcls.core.commands import ENV_PREFIX, PROG
+from tweetcls.core.commands import PROG
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import BF16_FLAGS, cpu_flags
 from tweetcls.core.logs import quiet_libraries
@@ -280,13 +280,7 @@ def run_cli_class(
         seed_everything_default=42,
         save_config_callback=TrackedSaveConfigCallback,
         save_config_kwargs={"overwrite": True},
-        # TWEETCLS_FIT__TRAINER__MAX_EPOCHS=3: every key also from the environment
-        parser_kwargs={
-            "prog": prog,
-            "description": DESCRIPTION,
-            "default_env": True,
-            "env_prefix": ENV_PREFIX,
-        },
+        parser_kwargs={"prog": prog, "description": DESCRIPTION},
         args=args,
         run=run,
     )
