@@ -233,7 +233,7 @@ def test_workers_racing_to_create_a_new_study_database_all_open_it(tmp_path):
 
 def test_two_workers_share_one_sqlite_study(tiny_args_no_config, tmp_path):
     args = [
-        *sweep_args(tmp_path, "shared", 4, tiny_args_no_config, "--subprocess"),
+        *sweep_args(tmp_path, "shared", 2, tiny_args_no_config, "--subprocess"),
         "--trainer.limit_train_batches",
         "5",
     ]
@@ -255,8 +255,8 @@ def test_two_workers_share_one_sqlite_study(tiny_args_no_config, tmp_path):
     trials = study.get_trials()
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials)))  # none lost, none twice
-    # each worker stops once 4 are finished; both may have had one running at that moment
-    assert 4 <= len(trials) <= 5
+    # each worker stops once 2 are finished; both may have had one running at that moment
+    assert 2 <= len(trials) <= 3
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     run_dirs = [t.user_attrs["run_dir"] for t in trials]
     assert len(set(run_dirs)) == len(trials)

@@ -18,12 +18,14 @@ deterministic, not timed: the stage runs as ``python -c DRIVER ARGS`` (the real 
   - ``published``: right after the new output was renamed onto its path;
   - ``deleting-old``: after the first file of the previous output was deleted;
 
-* or limits the size of the files the process may write (``file_size_limit``: the kernel's
-  ``RLIMIT_FSIZE``, set when the output's block starts; SIGXFSZ is ignored, as Python does, so
-  a write past the limit fails with ``EFBIG``, "File too large", partway through a file);
-
 * or fills the file system the output is on (``fill``: a file grown until ``ENOSPC`` when the
-  output's block starts), on a small tmpfs the test mounts (needs root; skipped otherwise).
+  output's block starts), on a small tmpfs the test mounts (needs root);
+
+* or, without root, limits the size of the files the process may write instead
+  (``file_size_limit``: the kernel's ``RLIMIT_FSIZE``, set when the output's block starts;
+  SIGXFSZ is ignored, as Python does, so a write past the limit fails with ``EFBIG``, "File
+  too large", partway through a file; :func:`test_atomic_path_file_size_limit` runs it
+  everywhere).
 
 ``python -c DRIVER --write KIND PATH TEXT`` writes a file or a three-file directory through
 ``atomic_path`` with no stage around it; the tests of ``atomic_path`` itself use it (each
@@ -618,27 +620,6 @@ def test_preprocess_killed_while_deleting_the_previous_output(request, tmp_path)
     killed = contents(out)
     main(stage.args(ctx, tmp_path, False))
     assert contents(out) == killed  # the same as a complete run's (preprocess is deterministic)
-    assert leftovers(out) == []
-
-
-def test_stage_file_size_limit(request, tmp_path):
-    """A write past RLIMIT_FSIZE (set when the output starts) fails partway through a file: exit
-    2 and one ``error:`` line naming the output, the previous output byte-identical and nothing
-    left beside it; the next run succeeds. (Every stage runs out of space in
-    :func:`test_stage_out_of_space`; this is the ``EFBIG`` kind, on the fastest stage.)"""
-    stage = STAGES[0]
-    ctx = context(stage, request)
-    out = tmp_path / stage.output
-    before = make_previous(stage, ctx, tmp_path, request)
-    fault = {"target": str(out), "file_size_limit": stage.file_size_limit}
-    run = drive(stage.args(ctx, tmp_path, False), fault, tmp_path)
-    assert run.returncode == 2, run.stderr[-3000:]
-    assert_one_error(run.stderr, out, "File too large")
-    assert contents(out) == before
-    assert leftovers(out) == []
-
-    main(stage.args(ctx, tmp_path, False))
-    stage.check(out, ctx)
     assert leftovers(out) == []
 
 
