@@ -168,23 +168,27 @@ def test_refusals_are_counted_under_their_route(keyed: TestClient) -> None:
     assert 'route="/drift",status="401"' in text
 
 
-@pytest.mark.parametrize("how", ["without the middleware", "under a root path"])
-def test_the_routes_check_what_the_middleware_did_not(tmp_path: Path, how: str) -> None:
-    from tweetcls.serving.auth import AccessControl
-
+@pytest.mark.parametrize("how", ["under a root path", "with a trailing slash", "HEAD"])
+def test_the_one_gate_sees_every_way_to_a_protected_route(tmp_path: Path, how: str) -> None:
+    """The middleware is the only check: a root path, a trailing slash (redirected, then
+    checked) or another method reach no protected route without a key."""
     app = create_app(settings_for(tmp_path, tmp_path / "r.db", api_keys=[KEY]))
-    if how == "without the middleware":
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not AccessControl]
-        client = TestClient(app)
-    else:
-        client = TestClient(app, root_path="/api")
-    refused = client.get("/metrics")
-    assert refused.status_code == 401 and refused.json() == {"detail": UNAUTHORIZED}
+    client = TestClient(app, root_path="/api" if how == "under a root path" else "")
+    path = {"under a root path": "/api/metrics", "with a trailing slash": "/metrics/"}.get(
+        how, "/metrics"
+    )
+    method = "HEAD" if how == "HEAD" else "GET"
+    refused = client.request(method, path)
+    assert refused.status_code == 401
     assert refused.headers["www-authenticate"] == "Bearer"
-    assert client.get("/metrics", headers=bearer(KEY)).status_code == 200
-    if how == "under a root path":
-        assert client.get("/api/metrics").status_code == 401
-        assert client.get("/api/metrics", headers=bearer(KEY)).status_code == 200
+    assert client.request(method, path, headers=bearer(KEY)).status_code in (200, 405)
+
+
+def test_the_gate_refuses_routes_with_path_parameters() -> None:
+    from tweetcls.serving.auth import AccessControl, Gate
+
+    with pytest.raises(ValueError, match=r"fixed paths: /predict/\{name\}"):
+        AccessControl(None, Gate(None, None), {"/predict/{name}": object(), "/metrics": object()})
 
 
 def test_the_spec_declares_the_bearer_scheme_on_the_protected_routes(keyed: TestClient) -> None:

@@ -22,6 +22,7 @@ from tweetcls.inference.base import Backend
 from tweetcls.monitoring.requestlog import RequestLog
 from tweetcls.serving.app import create_app
 from tweetcls.serving.batcher import BatcherClosed, BatcherOverloaded, MicroBatcher
+from tweetcls.serving.limits import body_limits
 from tweetcls.serving.settings import ServeSettings
 from tweetcls.serving.state import Service
 
@@ -334,6 +335,24 @@ def test_bad_predict_input_is_a_4xx_naming_the_field(
     detail = response.json()["detail"]
     assert isinstance(detail, str)
     assert detail.startswith(message), detail
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/csv"])
+def test_a_body_without_a_length_is_cut_at_the_limit(settings: ServeSettings, path: str) -> None:
+    """A chunked body (no Content-Length) is counted as it is read: 413 once past the limit,
+    the same one check as a declared length (serving.limits.BodyLimit)."""
+    settings = settings.model_copy(update={"max_csv_bytes": 100_000})
+    limit = body_limits(settings)[path]
+
+    def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"a" * 65536
+
+    with TestClient(create_app(settings)) as client:
+        kind = JSON if path == "/predict" else {"content-type": "multipart/form-data; boundary=b"}
+        response = client.post(path, content=chunks(), headers=kind)
+    assert response.status_code == 413, response.text
+    assert response.json()["detail"] == f"body: over {limit} bytes, more than the limit of {limit}"
 
 
 def test_csv_upload_returns_a_predictions_csv(settings: ServeSettings) -> None:

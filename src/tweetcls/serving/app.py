@@ -30,12 +30,7 @@ from tweetcls.serving.auth import protection, warn_if_open
 from tweetcls.serving.batcher import MicroBatcher
 from tweetcls.serving.errors import add_exception_handlers
 from tweetcls.serving.headers import add_browser_middleware
-from tweetcls.serving.limits import (
-    OTHER_BODY_LIMIT,
-    ContentLengthLimit,
-    csv_body_limit,
-    predict_body_limit,
-)
+from tweetcls.serving.limits import OTHER_BODY_LIMIT, BodyLimit, body_limits
 from tweetcls.serving.loading import LoadedModel, load_model
 from tweetcls.serving.metrics import MetricsMiddleware, ServiceMetrics
 from tweetcls.serving.routes import drift, health, predict, web
@@ -143,11 +138,7 @@ def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> Fas
         (web.router, False),  # the page asks for the key itself
     ]
     guard = protection(settings)
-    app.add_middleware(
-        ContentLengthLimit,
-        limits={"/predict": predict_body_limit(settings), "/predict/csv": csv_body_limit(settings)},
-        default=OTHER_BODY_LIMIT,
-    )
+    app.add_middleware(BodyLimit, limits=body_limits(settings), default=OTHER_BODY_LIMIT)
     guard.add_middleware(app, [router for router, protected in routers if protected])
     add_browser_middleware(app, settings)  # CORS, security headers: also on 401s and 413s
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)  # outermost: every answer

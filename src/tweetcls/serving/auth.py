@@ -6,16 +6,14 @@ rollout checks call them without a key; they reveal no settings and no traffic).
 request is let in when its ``Authorization: Bearer <key>`` is one of them; then, with a rate
 limit, when its key's token bucket has a token (without keys: its client IP's bucket).
 
-:class:`Gate` decides. Two things ask it:
-
-- :class:`AccessControl`, a pure ASGI middleware on the protected paths: a refusal is answered
-  before FastAPI reads (or parses, for a CSV upload) the body, so a caller without a key can
-  make the service neither read 10 MB nor say what was wrong with it;
-- the protected routers' dependency (:func:`protection`), a ``fastapi.security.HTTPBearer``
-  (so the OpenAPI spec declares the bearer scheme on those routes) that asks the gate itself
-  only when the middleware did not (a path it did not recognise), so nothing reaches a
-  protected route unchecked. It is one dependency with one parameter: FastAPI's dependency
-  resolution, not the check, is what a request pays for it (some microseconds).
+:class:`Gate` decides, in one place: :class:`AccessControl`, a pure ASGI middleware on the
+protected paths. A refusal is answered before FastAPI reads (or parses, for a CSV upload) the
+body, so a caller without a key can make the service neither read 10 MB nor say what was wrong
+with it. Every protected route has a fixed path (checked when the app is built), so the
+middleware sees each request that reaches one: a path with a trailing slash is redirected by
+the router and checked again, and a ``root_path`` prefix is removed as the router removes it.
+The protected routers carry a ``fastapi.security.HTTPBearer`` only so that the OpenAPI spec
+declares the bearer scheme on them; it lets every request through.
 
 Only the keys' SHA-256 digests are kept; a token's digest is compared with every one of them
 with :func:`hmac.compare_digest`, without stopping at a match, so the time taken tells neither
@@ -34,7 +32,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, params
+from fastapi import APIRouter, Depends, FastAPI, params
 from fastapi.security import HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -51,8 +49,6 @@ SCHEME_NAME = "apiKey"
 SCHEME_DESCRIPTION = "An API key of `tweetcls serve --api_keys` or `--api_key_file`."
 #: The one message of every 401: it does not say what was wrong.
 UNAUTHORIZED = "not authorized: send a valid API key as 'Authorization: Bearer <key>'"
-#: The scope key :class:`AccessControl` sets on the requests it let in.
-CHECKED = "tweetcls.access_checked"
 #: OpenAPI descriptions of the gate's answers.
 UNAUTHORIZED_RESPONSE: dict[str, Any] = {
     "model": ErrorBody,
@@ -141,7 +137,7 @@ class Gate:
         return Refusal(429, detail, {"Retry-After": str(wait)})
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path the app routes on: ``path`` without the ``root_path`` prefix (as Starlette)."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
@@ -159,17 +155,21 @@ class AccessControl:
     Args:
         app: The wrapped ASGI app.
         gate: What decides.
-        routes: The protected routes by path.
+        routes: The protected routes by path; fixed paths only (a path parameter would let
+            requests past that the exact match does not see).
     """
 
     def __init__(self, app: ASGIApp, gate: Gate, routes: Mapping[str, Any]) -> None:
+        templated = sorted(path for path in routes if "{" in path)
+        if templated:
+            raise ValueError(f"protected routes need fixed paths: {', '.join(templated)}")
         self.app = app
         self.gate = gate
         self.routes = dict(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self.routes.get(_route_path(scope))
+            route = self.routes.get(route_path(scope))
             if route is not None:
                 authorization = None
                 for name, value in scope["headers"]:
@@ -183,45 +183,13 @@ class AccessControl:
                     answer = error_response(refusal.status, refusal.detail, **refusal.headers)
                     await answer(scope, receive, send)
                     return
-                scope[CHECKED] = True
         await self.app(scope, receive, send)
-
-
-def _ask(gate: Gate, request: Request) -> None:
-    """The dependency's check, for a request the middleware did not see."""
-    if request.scope.get(CHECKED):
-        return
-    client = request.scope.get("client")
-    refusal = gate.check(request.headers.get("authorization"), client[0] if client else None)
-    if refusal is not None:
-        raise HTTPException(refusal.status, refusal.detail, headers=refusal.headers)
-
-
-class _KeyCheck(HTTPBearer):
-    """Dependency with API keys: an ``HTTPBearer`` for the OpenAPI spec (``auto_error`` off:
-    the gate answers, one message for every cause) that checks what the middleware did not."""
-
-    def __init__(self, gate: Gate) -> None:
-        super().__init__(scheme_name=SCHEME_NAME, description=SCHEME_DESCRIPTION, auto_error=False)
-        self.gate = gate
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        _ask(self.gate, request)
-
-
-class _LimitCheck:
-    """Dependency with a rate limit only: checks what the middleware did not."""
-
-    def __init__(self, gate: Gate) -> None:
-        self.gate = gate
-
-    async def __call__(self, request: Request) -> None:
-        _ask(self.gate, request)
 
 
 @dataclass(frozen=True)
 class Protection:
-    """The gate of an app's settings and what the protected routers are included with."""
+    """The gate of an app's settings and what the protected routers are included with (the
+    spec's bearer scheme and the gate's answers; nothing that checks)."""
 
     gate: Gate | None = None
     dependencies: list[params.Depends] = field(default_factory=list)
@@ -243,16 +211,20 @@ def protection(settings: ServeSettings) -> Protection:
     keys = settings.access_keys()
     limiter = None
     responses: dict[int | str, dict[str, Any]] = {}
+    dependencies: list[params.Depends] = []
     if keys:
         responses[401] = UNAUTHORIZED_RESPONSE
+        # declares the scheme in the OpenAPI spec; the middleware decides (auto_error off)
+        scheme = HTTPBearer(
+            scheme_name=SCHEME_NAME, description=SCHEME_DESCRIPTION, auto_error=False
+        )
+        dependencies.append(Depends(scheme))
     if settings.rate_limit_per_s:
         limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
         responses[429] = RATE_LIMITED_RESPONSE
     if not keys and limiter is None:
         return Protection()
-    gate = Gate(ApiKeys(keys) if keys else None, limiter)
-    check = _KeyCheck(gate) if keys else _LimitCheck(gate)
-    return Protection(gate, [Depends(check)], responses)
+    return Protection(Gate(ApiKeys(keys) if keys else None, limiter), dependencies, responses)
 
 
 def is_loopback(host: str) -> bool:

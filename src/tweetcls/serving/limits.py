@@ -1,16 +1,22 @@
-"""Request body limits: per route, from the settings, answered 413 with a JSON message."""
+"""The request body limit: per route, from the settings, answered 413 with a JSON message.
+
+One place enforces it, :class:`BodyLimit`, for every route: a ``Content-Length`` over the limit
+is refused before the app runs; a body sent without one (chunked) is counted as the app reads
+it and refused as soon as it passes the limit, so that it is never read whole.
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tweetcls.serving.auth import route_path
 from tweetcls.serving.errors import error_response
 from tweetcls.serving.settings import ServeSettings
 
 #: JSON bytes one item of ``POST /predict`` may take per character (``\\uXXXX`` escapes).
 _BYTES_PER_CHAR = 6
-#: Body limit of the routes that take no body (checked on Content-Length). No app-wide
-#: ``max_body_size``: its plain-text 413 would replace the JSON one of ContentLengthLimit.
+#: Body limit of the routes that take no body.
 OTHER_BODY_LIMIT = 65536
 
 
@@ -19,20 +25,21 @@ def predict_body_limit(settings: ServeSettings) -> int:
     return 4096 + settings.max_items * _BYTES_PER_CHAR * (settings.max_chars + 200)
 
 
-def csv_body_limit(settings: ServeSettings) -> int:
-    """Largest ``POST /predict/csv`` body: the file plus multipart overhead."""
-    return settings.max_csv_bytes + 65536
+def body_limits(settings: ServeSettings) -> dict[str, int]:
+    """The body limit of each route that takes a body (``--max_csv_bytes``: the upload's)."""
+    return {"/predict": predict_body_limit(settings), "/predict/csv": settings.max_csv_bytes}
 
 
-class ContentLengthLimit:
-    """Pure ASGI: answer 413 with a JSON message when ``Content-Length`` exceeds the limit.
+def _too_large(size: str, limit: int) -> str:
+    return f"body: {size}, more than the limit of {limit}"
 
-    FastAPI's route ``max_body_size`` (also set, for bodies sent without a length) answers in
-    plain text; this gives the usual ``{"detail": ...}`` first, for the common case.
+
+class BodyLimit:
+    """Pure ASGI: answer 413 when a request body is larger than its route's limit.
 
     Args:
         app: The wrapped ASGI app.
-        limits: Byte limit per exact path.
+        limits: Byte limit per exact path (as the router matches it).
         default: Byte limit of every other path.
     """
 
@@ -42,13 +49,26 @@ class ContentLengthLimit:
         self.default = default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    limit = self.limits.get(scope["path"], self.default)
-                    if value.isdigit() and int(value) > limit:
-                        detail = f"body: {int(value)} bytes, more than the limit of {limit}"
-                        await error_response(413, detail)(scope, receive, send)
-                        return
-                    break
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(route_path(scope), self.default)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    detail = _too_large(f"{int(value)} bytes", limit)
+                    await error_response(413, detail)(scope, receive, send)
+                    return
+                break
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # the app's exception handlers answer it
+                    raise HTTPException(413, _too_large(f"over {limit} bytes", limit))
+            return message
+
+        await self.app(scope, counted, send)

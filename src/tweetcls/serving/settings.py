@@ -110,7 +110,7 @@ class ServeSettings(RequestLogSettings):
     max_csv_rows: int = Field(10000, ge=1)
     """Most rows of a POST /predict/csv upload."""
     max_csv_bytes: int = Field(10_000_000, ge=1)
-    """Largest POST /predict/csv upload, in bytes."""
+    """Largest POST /predict/csv upload (the request body, file and form), in bytes."""
     drift_interval_s: float = Field(300.0, ge=0)
     """Seconds between background drift checks; 0 disables them."""
     drift_window_h: float = Field(24.0, gt=0)

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 
 from tweetcls.serving.deps import ServiceDep
 from tweetcls.serving.errors import ERROR_RESPONSES, ApiError
-from tweetcls.serving.limits import csv_body_limit, predict_body_limit
 from tweetcls.serving.schemas import (
     BatchPrediction,
     CsvError,
@@ -42,7 +41,6 @@ def build_router(settings: ServeSettings) -> APIRouter:
         response_model=Prediction | BatchPrediction,
         responses=ERROR_RESPONSES,
         summary="Classify one tweet or a batch",
-        max_body_size=predict_body_limit(settings),
     )
     async def predict(body: Annotated[body_type, Body()], service: ServiceDep) -> Any:
         """``{"text", "keyword"?}`` gives one prediction; ``{"items": [...]}`` a list in order.
@@ -65,7 +63,6 @@ def build_router(settings: ServeSettings) -> APIRouter:
         },
         response_class=Response,
         summary="Classify a CSV upload (columns text[,keyword][,id])",
-        max_body_size=csv_body_limit(settings),
     )
     async def predict_csv(
         file: Annotated[UploadFile, File(description="UTF-8 CSV with a 'text' column.")],
@@ -73,9 +70,7 @@ def build_router(settings: ServeSettings) -> APIRouter:
     ) -> Response:
         """Answer with a CSV: the upload's ``id`` (if any), ``text``, ``keyword`` (if any),
         then ``label``, ``label_name``, ``probability`` and ``model_version`` per row."""
-        raw = await file.read(settings.max_csv_bytes + 1)
-        if len(raw) > settings.max_csv_bytes:
-            raise ApiError(413, f"file: larger than {settings.max_csv_bytes} bytes")
+        raw = await file.read()  # at most --max_csv_bytes: the body limit (serving.limits)
         try:
             frame = await run_in_threadpool(
                 read_upload, raw, settings.max_csv_rows, settings.max_chars
