@@ -35,6 +35,7 @@ from tweetcls.export.compare import compare_backends, score_backends
 from tweetcls.export.onnx import DEFAULT_OPSET, export_onnx
 from tweetcls.export.quantize import quantize
 from tweetcls.inference.base import predict_frame
+from tweetcls.inference.self_check import SELF_CHECK_KEY, record_self_check
 
 #: Largest allowed drop of validation F1 from PyTorch to int8.
 DEFAULT_MAX_F1_DROP = 0.01
@@ -108,6 +109,7 @@ def export_bundle(
         # int8 parity holds on the CPU kind it was checked on: 8-bit dot products saturate on
         # CPUs without VNNI, so a bundle served on another kind may score differently
         info["validated_on_cpu_flags"] = cpu_flags()
+        info[SELF_CHECK_KEY] = record_self_check(backends, val)  # scored again at serve start
         write_text(tmp / INFO_FILE, json.dumps(info, indent=2) + "\n")
         reference = _drift_reference(backends["onnx-int8"], train, bundle.threshold)
         write_text(tmp / DRIFT_REFERENCE_FILE, json.dumps(reference, indent=2) + "\n")

@@ -85,7 +85,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         after_batch=service.after_batch,
     )
     service.batcher.start()
-    service.metrics.set_model(model.bundle.version, model.backend.name)
+    service.metrics.set_model(model.bundle.version, model.backend.name, model.fell_back)
     if settings.drift_interval_s > 0 and model.reference is not None:
         service.tasks.append(asyncio.create_task(_drift_loop(service), name="drift-check"))
     service.ready = True

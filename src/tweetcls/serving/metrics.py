@@ -79,6 +79,12 @@ class ServiceMetrics:
             ("version", "backend"),
             registry=reg,
         )
+        self.self_check_fallback = Gauge(
+            "tweetcls_self_check_fallback",
+            "1 when the start-up self-check replaced the configured backend (int8 scored the "
+            "bundle's check tweets wrongly on this CPU; fp32 serves).",
+            registry=reg,
+        )
         self.drift_detected = Gauge(
             "tweetcls_drift_detected", "1 if the last drift check detected drift.", registry=reg
         )
@@ -124,9 +130,11 @@ class ServiceMetrics:
         for probability in probabilities:
             self.probability.observe(probability)
 
-    def set_model(self, version: str, backend: str) -> None:
-        """Publish the served model's version and backend."""
+    def set_model(self, version: str, backend: str, fell_back: bool = False) -> None:
+        """Publish the served model's version and backend, and whether the self-check
+        replaced the configured backend."""
         self.model_info.labels(version, backend).set(1)
+        self.self_check_fallback.set(int(fell_back))
 
     def watch_log(self, is_up: Callable[[], bool]) -> None:
         """Read ``tweetcls_request_log_up`` from ``is_up()`` at every scrape."""

@@ -121,6 +121,10 @@ class Health(BaseModel):
     """``/ready`` only: ``degraded`` while the request-log database cannot be reached (the
     service still answers; records wait in memory, and those that find it full are counted in
     ``tweetcls_request_log_dropped_total``)."""
+    self_check: str | None = None
+    """``/ready`` only: what the start-up self-check found: ``passed``, ``skipped: ...``, or
+    ``fallback: ...`` when int8 scored the bundle's check tweets wrongly on this CPU and the
+    fp32 backend serves instead."""
 
 
 class ErrorBody(BaseModel):

@@ -115,6 +115,11 @@ class ServeSettings(RequestLogSettings):
     """Seconds between background drift checks; 0 disables them."""
     drift_window_h: float = Field(24.0, gt=0)
     """Hours of logged traffic a drift check (and GET /drift by default) looks at."""
+    self_check_tolerance: float = Field(0.05, ge=0)
+    """At start, the backend scores the bundle's self-check tweets (recorded by export) again;
+    when a probability differs by more than this (a CPU on which 8-bit models lose accuracy),
+    onnx-int8 falls back to the fp32 onnx backend (one warning, /ready and the
+    tweetcls_self_check_fallback metric say so) and any other backend refuses to start."""
     shutdown_timeout_s: float = Field(30.0, gt=0)
     """On SIGTERM/SIGINT: seconds the accepted requests get to finish before the connections
     are closed (the queued tweets are answered and the request log flushed after that)."""

@@ -29,7 +29,8 @@ async def ready(service: ServiceDep) -> JSONResponse:
     on without it); 503 before and while shutting down."""
     if service.ready:
         log = service.log.status if service.log is not None else None
-        return JSONResponse({"status": "ready", "request_log": log})
+        check = service.model.self_check if service.model is not None else None
+        return JSONResponse({"status": "ready", "request_log": log, "self_check": check})
     return JSONResponse({"status": "not ready"}, status_code=503)
 
 
