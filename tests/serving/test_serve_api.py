@@ -21,7 +21,7 @@ from tweetcls.inference.backends import load_backend
 from tweetcls.inference.base import Backend
 from tweetcls.monitoring.requestlog import RequestLog
 from tweetcls.serving.app import create_app
-from tweetcls.serving.batcher import BatcherClosed, BatcherOverloaded, MicroBatcher
+from tweetcls.serving.batcher import STAGES, BatcherClosed, BatcherOverloaded, MicroBatcher
 from tweetcls.serving.limits import body_limits
 from tweetcls.serving.settings import ServeSettings
 from tweetcls.serving.state import Service
@@ -44,6 +44,8 @@ CONTRACT_METRICS = (
     "tweetcls_drift_detected",
     "tweetcls_drift_share",
     "tweetcls_request_log_dropped_total",
+    "tweetcls_stage_duration_seconds",
+    "tweetcls_self_check_fallback",
 )
 
 
@@ -113,7 +115,8 @@ def test_health_ready_version_before_and_after_loading(settings: ServeSettings) 
     assert refused.status_code == 503
     assert "not loaded" in refused.json()["detail"]
     with TestClient(app) as client:
-        assert client.get("/ready").json() == {"status": "ready", "request_log": "ok"}
+        ready = {"status": "ready", "request_log": "ok", "self_check": "passed"}
+        assert client.get("/ready").json() == ready
         version = client.get("/version").json()
     bundle = load_bundle(settings.model)
     assert version == {**bundle.versions(), "backend": "onnx-int8"}
@@ -143,6 +146,7 @@ def test_metrics_count_requests_and_predictions(settings: ServeSettings) -> None
                 client.post("/predict", json={"text": text, "keyword": keyword}).status_code == 200
             )
         assert client.post("/predict", json={"text": "  "}).status_code == 422
+        client.app.state.service.batcher.wait_for_bookkeeping()
         response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     for name in CONTRACT_METRICS:
@@ -165,6 +169,12 @@ def test_metrics_count_requests_and_predictions(settings: ServeSettings) -> None
     assert after[("tweetcls_prediction_probability_count", ())] == len(TWEETS)
     assert after[("tweetcls_batch_size_sum", ())] == len(TWEETS)
     assert after[("tweetcls_inference_duration_seconds_count", ())] >= 1
+    # the stages inside the service: one queue wait per tweet, the others once per batch
+    batches = after[("tweetcls_batch_size_count", ())]
+    for stage in STAGES:
+        count = after[("tweetcls_stage_duration_seconds_count", (("stage", stage),))]
+        assert count == (len(TWEETS) if stage == "queue" else batches), stage
+        assert after[("tweetcls_stage_duration_seconds_sum", (("stage", stage),))] >= 0
     assert after[("tweetcls_http_request_duration_seconds_count", (("route", "/predict"),))] == 5
     bundle = load_bundle(settings.model)
     info = ("tweetcls_model_info", (("backend", "onnx-int8"), ("version", bundle.version)))

@@ -9,6 +9,7 @@ thread at a time; the hot path holds no per-call session, model or DataFrame cre
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -28,10 +29,14 @@ class Scores(NamedTuple):
     Args:
         probabilities: Probability of "disaster" (float32).
         token_counts: Tokens the model saw (special tokens and keyword segment included).
+        encode_seconds: Time spent cleaning and tokenizing the batch.
+        model_seconds: Time spent in the model (every chunk's run).
     """
 
     probabilities: np.ndarray
     token_counts: np.ndarray
+    encode_seconds: float = 0.0
+    model_seconds: float = 0.0
 
 
 def token_chunks(lengths: np.ndarray, max_tokens: int) -> list[slice]:
@@ -114,10 +119,14 @@ class Backend(ABC):
         """
         if not texts:
             return Scores(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+        start = time.perf_counter()
         encoded = self.encode(texts, keywords)
         counts = encoded["attention_mask"].sum(axis=1)
+        encoded_at = time.perf_counter()
         if max_batch_tokens <= 0 or len(texts) == 1:
-            return Scores(self._probabilities(encoded), counts)
+            probabilities = self._probabilities(encoded)
+            model_seconds = time.perf_counter() - encoded_at
+            return Scores(probabilities, counts, encoded_at - start, model_seconds)
         order = np.argsort(counts, kind="stable")
         right = self.tokenizer.padding_side == "right"
         probabilities = np.empty(len(texts), dtype=np.float32)
@@ -127,7 +136,7 @@ class Backend(ABC):
             columns = slice(None, width) if right else slice(-width, None)
             part = {name: array[rows, columns] for name, array in encoded.items()}
             probabilities[rows] = self._probabilities(part)
-        return Scores(probabilities, counts)
+        return Scores(probabilities, counts, encoded_at - start, time.perf_counter() - encoded_at)
 
     def _probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         logits = self._logits(encoded).astype(np.float32)

@@ -83,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_queue=settings.max_queue,
         max_queue_ms=settings.max_queue_ms,
         after_batch=service.after_batch,
+        observe=service.metrics.observe_stage,
     )
     service.batcher.start()
     service.metrics.set_model(model.bundle.version, model.backend.name, model.fell_back)

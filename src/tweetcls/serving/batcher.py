@@ -34,6 +34,15 @@ PredictFn = Callable[[Sequence[str], Sequence[str | None]], tuple[np.ndarray, np
 #: in the worker after each model call; ``answered_at`` is the ``time.perf_counter()`` of the
 #: answers.
 AfterBatchFn = Callable[[Sequence["Job"], Sequence[float], Sequence[int], float, float], None]
+#: ``observe(stage, seconds)``: the time a tweet or a batch spent in one stage (see
+#: :data:`STAGES`).
+ObserveFn = Callable[[str, float], None]
+#: The stages of a prediction inside the service, in order: ``queue`` (per tweet: from its
+#: request to its batch being taken, batch formation included), ``dispatch`` (the batch's
+#: hand-over to the model thread), ``tokenize`` and ``model`` (per batch, when ``predict``
+#: reports them, as ``Backend.score`` does), ``answer`` (the hop back to the event loop that
+#: resolves the requests) and ``bookkeeping`` (``after_batch``: metrics, request log).
+STAGES = ("queue", "dispatch", "tokenize", "model", "answer", "bookkeeping")
 
 
 class BatcherClosed(RuntimeError):
@@ -53,12 +62,14 @@ class Job:
         keyword: Raw keyword, ``None`` when absent.
         received: ``time.perf_counter()`` when its request arrived (for the logged latency).
         future: Resolved with the probability (a float) or the model's exception.
+        taken: ``time.perf_counter()`` when its micro-batch was taken from the queue.
     """
 
     text: str
     keyword: str | None
     received: float
     future: asyncio.Future[float] = field(repr=False)
+    taken: float = 0.0
 
 
 class MicroBatcher:
@@ -74,6 +85,8 @@ class MicroBatcher:
             oldest waiting job has waited longer than this, in milliseconds (sheds load by
             queueing time, whatever the model's speed); 0: off.
         after_batch: Optional bookkeeping per batch (runs in the worker, errors are logged).
+        observe: Optional ``observe(stage, seconds)`` of every stage in :data:`STAGES`
+            (the service's Prometheus histogram).
     """
 
     def __init__(
@@ -84,6 +97,7 @@ class MicroBatcher:
         max_queue: int = 4096,
         max_queue_ms: float = 0.0,
         after_batch: AfterBatchFn | None = None,
+        observe: ObserveFn | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0 or max_queue_ms < 0:
             raise ValueError(
@@ -91,6 +105,7 @@ class MicroBatcher:
             )
         self._predict = predict
         self._after_batch = after_batch
+        self._observe = observe or (lambda stage, seconds: None)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
@@ -157,6 +172,9 @@ class MicroBatcher:
     def _take(self) -> list[Job]:
         size = min(self.max_batch_size, len(self._pending))
         batch = [self._pending.popleft() for _ in range(size)]
+        taken = time.perf_counter()
+        for job in batch:
+            job.taken = taken
         if len(self._pending) < self.max_batch_size:
             self._full.clear()
         return [job for job in batch if not job.future.done()]  # drop cancelled requests
@@ -190,8 +208,12 @@ class MicroBatcher:
         texts = [job.text for job in batch]
         keywords = [job.keyword for job in batch]
         start = time.perf_counter()
+        self._observe("dispatch", start - batch[0].taken)
+        for job in batch:
+            self._observe("queue", job.taken - job.received)
         try:
-            probabilities, token_counts = self._predict(texts, keywords)
+            scores = self._predict(texts, keywords)
+            probabilities, token_counts = scores[0], scores[1]
             values = np.asarray(probabilities, dtype=np.float64).reshape(-1).tolist()
             tokens = np.asarray(token_counts, dtype=np.int64).reshape(-1).tolist()
             if not len(values) == len(tokens) == len(batch):
@@ -201,12 +223,31 @@ class MicroBatcher:
             self._loop.call_soon_threadsafe(_fail, batch, err, delivered)
             return
         answered = time.perf_counter()
-        self._loop.call_soon_threadsafe(_answer, batch, values, delivered)
+        self._loop.call_soon_threadsafe(self._answer, batch, values, delivered, answered)
+        for stage, reported in (("tokenize", "encode_seconds"), ("model", "model_seconds")):
+            seconds = getattr(scores, reported, None)
+            if seconds is not None:
+                self._observe(stage, seconds)
         if self._after_batch is not None:
             try:
                 self._after_batch(batch, values, tokens, answered - start, answered)
             except Exception:
                 logger.exception("after-batch bookkeeping failed")
+            self._observe("bookkeeping", time.perf_counter() - answered)
+
+    def _answer(
+        self,
+        batch: list[Job],
+        values: list[float],
+        delivered: asyncio.Future[None],
+        answered: float,
+    ) -> None:
+        """On the event loop: resolve the jobs still waiting (a cancelled request's is done)."""
+        for job, probability in zip(batch, values, strict=True):
+            if not job.future.done():
+                job.future.set_result(probability)
+        delivered.set_result(None)
+        self._observe("answer", time.perf_counter() - answered)
 
     def wait_for_bookkeeping(self) -> None:
         """Block until the worker has finished what it was handed (``after_batch`` included).
@@ -223,14 +264,6 @@ class MicroBatcher:
             self._full.set()
             await self._task
         self._executor.shutdown(wait=True)
-
-
-def _answer(batch: list[Job], values: list[float], delivered: asyncio.Future[None]) -> None:
-    """On the event loop: resolve the jobs still waiting (a cancelled request's is done)."""
-    for job, probability in zip(batch, values, strict=True):
-        if not job.future.done():
-            job.future.set_result(probability)
-    delivered.set_result(None)
 
 
 def _fail(batch: list[Job], err: Exception, delivered: asyncio.Future[None]) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tweetcls.core.labels import LABEL_NAMES
+from tweetcls.serving.batcher import STAGES
 
 __all__ = ["CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
 
@@ -25,6 +26,8 @@ UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: A stage takes from tens of microseconds (dispatch, answer) to a model run.
+_STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _PROBABILITY_BUCKETS = tuple(i / 10 for i in range(1, 11))
 
 
@@ -64,6 +67,16 @@ class ServiceMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=reg,
         )
+        self.stage_duration = Histogram(
+            "tweetcls_stage_duration_seconds",
+            "Time in one stage of a prediction inside the service, in seconds: queue (per "
+            "tweet, batch formation included), dispatch, tokenize, model, answer, bookkeeping "
+            "(per micro-batch).",
+            ("stage",),
+            buckets=_STAGE_BUCKETS,
+            registry=reg,
+        )
+        self._stages = {stage: self.stage_duration.labels(stage) for stage in STAGES}
         self.predictions = Counter(
             "tweetcls_predictions_total", "Predictions by label.", ("label",), registry=reg
         )
@@ -129,6 +142,10 @@ class ServiceMetrics:
             self._label_counters[0].inc(len(labels) - positives)
         for probability in probabilities:
             self.probability.observe(probability)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Record ``seconds`` spent in ``stage`` (one of the batcher's ``STAGES``)."""
+        self._stages[stage].observe(seconds)
 
     def set_model(self, version: str, backend: str, fell_back: bool = False) -> None:
         """Publish the served model's version and backend, and whether the self-check
