@@ -8,6 +8,7 @@ built per app by :func:`build_request_model`; the OpenAPI schema shows them.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
@@ -21,9 +22,17 @@ MAX_KEYWORD_CHARS = 100
 BODY_TAGS = ("tweet", "batch")
 
 
+#: What a text must contain: a character that is not whitespace. The class is the same set in
+#: Python's ``re``, JSON Schema's ECMA-262 regexes and Rust's (their ``\s`` differ: ``re`` counts
+#: U+001C-U+001F, Rust U+0085, ECMA U+FEFF); the schema states it as the text's ``pattern``, so
+#: that a client sees the rule :func:`check_text` applies.
+TEXT_PATTERN = r"[^\s\x1c-\x1f\x85\ufeff]"
+_TEXT = re.compile(TEXT_PATTERN)
+
+
 def check_text(value: str) -> str:
     """Reject whitespace-only texts and strings that are not valid Unicode (lone surrogates)."""
-    if not value.strip():
+    if not _TEXT.search(value):
         raise ValueError("must not be empty or whitespace only")
     try:
         value.encode("utf-8")
@@ -67,6 +76,7 @@ def build_request_model(max_chars: int, max_items: int) -> tuple[type, type, Any
             min_length=1,
             max_length=max_chars,
             description=f"Tweet text (1 to {max_chars} characters, not only whitespace).",
+            json_schema_extra={"pattern": TEXT_PATTERN},  # checked by check_text
         )
         keyword: str | None = Field(
             default=None,
