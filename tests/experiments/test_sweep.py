@@ -141,7 +141,7 @@ def test_wandb_agent_command_parses_with_the_cli(spec_path, monkeypatch):
     for arg in command:
         if arg.startswith("--") and "=" in arg and "enable_" not in arg:
             name, value = arg[2:].split("=", 1)
-            assert str(config[name]) == value, name
+            assert str(config[name]).lower() == value.lower(), name  # True is `true`
 
 
 def test_wandb_agent_command_trains_the_tiny_model(tiny_args_no_config, tmp_path, monkeypatch):

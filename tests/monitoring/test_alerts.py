@@ -22,6 +22,8 @@ CONTRACT_METRICS = {
     "tweetcls_drift_detected": "gauge",
     "tweetcls_drift_share": "gauge",
     "tweetcls_request_log_dropped": "counter",
+    "tweetcls_self_check_fallback": "gauge",
+    "tweetcls_stage_duration_seconds": "histogram",
 }
 #: Series names a family of each type exposes.
 SUFFIXES = {

@@ -112,8 +112,8 @@ def test_test_writes_reports(tiny_fit, tiny_run, tmp_path, processed_dir):
     assert (joined["text"] == joined["text_file"]).all()
     assert (joined["keyword"] == joined["keyword_file"]).all()
 
-    # defaults: figures and the 25 most confident mistakes of each kind
-    main(tiny_run("test", *evaluate))
+    # defaults: figures and the 25 most confident mistakes of each kind (over the first run's)
+    main(tiny_run("test", *evaluate, "--overwrite", "true"))
     assert {p.name for p in (reports / "figures").iterdir()} == FIGURE_NAMES
     for name in FIGURE_NAMES:
         assert (reports / "figures" / name).read_bytes().startswith(PNG_MAGIC), name
@@ -162,7 +162,9 @@ def test_report_without_texts_skips_errors(tmp_path):
         test_results={"probs": probs, "labels": labels, "ids": torch.arange(len(labels))},
         threshold=torch.tensor(0.5),
     )
-    trainer = SimpleNamespace(callback_metrics={"test/f1": torch.tensor(0.7)}, datamodule=None)
+    trainer = SimpleNamespace(
+        callback_metrics={"test/f1": torch.tensor(0.7)}, datamodule=None, default_root_dir="."
+    )
     report = TestReport(dirpath=str(tmp_path / "reports"), figures=False)
     with pytest.warns(UserWarning, match="errors.csv skipped"):
         report.on_test_end(trainer, module)
