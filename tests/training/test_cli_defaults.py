@@ -143,3 +143,18 @@ def test_no_load_report_or_tips_on_the_terminal(tiny_run, headless_model_dir, tm
         assert "LOAD REPORT" not in output
         assert "MISSING" not in output
         assert "Tip:" not in output and "litmodels" not in output and "litlogger" not in output
+
+
+def test_subcommand_options_from_the_environment(monkeypatch, capsys):
+    """TWEETCLS_<SUBCOMMAND>__<KEY> sets a key; a --config file and a flag beat it."""
+    monkeypatch.setenv("TWEETCLS_FIT__MODEL__ADAM_EPSILON", "1e-6")  # minilm.yaml has none
+    monkeypatch.setenv("TWEETCLS_FIT__TRAINER__MAX_EPOCHS", "7")  # minilm.yaml sets 2
+    monkeypatch.setenv("TWEETCLS_FIT__DATA__BATCH_SIZE", "8")
+    monkeypatch.setenv("TWEETCLS_TEST__DATA__BATCH_SIZE", "99")  # another subcommand's
+    config = str(ROOT / "configs" / "minilm.yaml")
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", config, "--data.batch_size", "16", "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["adam_epsilon"] == 1e-6
+    assert printed["trainer"]["max_epochs"] == 2  # the config file wins over the variable
+    assert printed["data"]["batch_size"] == 16  # and the flag over both

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 #: The program name every command's usage line starts with.
 PROG = "tweetcls"
 #: Prefix of the environment variables that set options: ``TWEETCLS_PORT`` (``serve`` and
-#: ``drift``, whose variables predate the others) and ``TWEETCLS_EXPORT_OUT`` (the commands that
-#: are functions). The LightningCLI commands take none: jsonargparse's environment parsing
-#: breaks their linked arguments (``model.pretrained_model`` -> ``data.pretrained_model``).
+#: ``drift``, whose variables predate the others), ``TWEETCLS_EXPORT_OUT`` (the commands that
+#: are functions) and ``TWEETCLS_FIT__TRAINER__MAX_EPOCHS`` (the LightningCLI subcommands,
+#: nested keys joined by ``__``: :func:`tweetcls.training.cli.environment_args`).
 ENV_PREFIX = "TWEETCLS"
 
 

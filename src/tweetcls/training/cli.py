@@ -14,6 +14,8 @@ one setting of them (``--early_stopping.patience 5``, ``recovery: {every_n_train
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from tweetcls.core.commands import PROG
+from tweetcls.core.commands import ENV_PREFIX, PROG
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import BF16_FLAGS, cpu_flags
 from tweetcls.core.logs import quiet_libraries
@@ -209,7 +211,7 @@ class TweetCLI(LightningCLI):
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:
-            self.config = parser.parse_args(args)
+            self.config = parser.parse_args(environment_args(list(args or [])))
 
     def instantiate_classes(self) -> None:
         """Build the model without pretrained weights when a checkpoint replaces them.
@@ -241,6 +243,26 @@ class TweetCLI(LightningCLI):
             for path in callback.outputs(root)
         ]
         refuse_to_replace(subcommand, outputs, elsewhere)
+
+
+def environment_args(args: list[str], environ: Mapping[str, str] = os.environ) -> list[str]:
+    """``args`` with the subcommand's ``TWEETCLS_<SUBCOMMAND>__<KEY>`` variables as flags.
+
+    ``TWEETCLS_FIT__TRAINER__MAX_EPOCHS=3`` is ``--trainer.max_epochs=3``, placed right after
+    the subcommand, so that a ``--config`` file and a flag given on the command line win over
+    it (as jsonargparse orders defaults, variables, configs and flags). jsonargparse's own
+    ``default_env`` would do this but breaks the linked ``model.pretrained_model`` under
+    subcommands (jsonargparse 4.53: "Expected a <class 'str'>. Got value: None").
+    """
+    if not args or args[0] not in (*EVALUATIONS, "fit"):
+        return args
+    prefix = f"{ENV_PREFIX}_{args[0].upper()}__"
+    flags = [
+        f"--{name.removeprefix(prefix).lower().replace('__', '.')}={value}"
+        for name, value in sorted(environ.items())
+        if name.startswith(prefix)
+    ]
+    return [args[0], *flags, *args[1:]]
 
 
 def cpu_has_bf16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
