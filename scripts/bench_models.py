@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from tweetcls.core.bundle import load_bundle
     from tweetcls.inference.backends import load_backend
+    from tweetcls.inference.base import frame_inputs
 
-    frame = pd.read_csv(args.data, keep_default_na=False)
-    texts, keywords = frame["text"].astype(str).tolist(), [k or None for k in frame["keyword"]]
+    texts, keywords = frame_inputs(pd.read_csv(args.data, keep_default_na=False))
     names, engines, sizes = [], {}, {}
     for spec in args.bundle:
         name, _, path = spec.partition("=")

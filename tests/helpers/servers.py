@@ -15,12 +15,26 @@ import httpx
 
 from helpers.scripts import import_script
 from tweetcls.serving.command import serve_argv
+from tweetcls.serving.settings import ServeSettings
 
 #: The benchmarks' free ports (``scripts/_bench_common.py``), for every server a test starts.
 free_port = import_script("_bench_common").free_port
 
 #: Longest a test waits for ``GET /ready`` (model loading and imports, on a loaded CI core).
 READY_TIMEOUT_S = 120.0
+
+
+def settings_for(model: Path, database: Path, **changes: Any) -> ServeSettings:
+    """Settings on ``model`` with a private request log and no periodic drift check, for an app
+    built in-process."""
+    return ServeSettings(
+        model=model,
+        database_url=f"sqlite:///{database}",
+        drift_interval_s=0,
+        drift_min_samples=5,
+        threads=1,
+        **changes,
+    )
 
 
 class ServerProcess:

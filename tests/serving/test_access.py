@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.servers import settings_for
 
 from tweetcls.cli import main
 from tweetcls.core.errors import ConfigError
@@ -64,18 +65,6 @@ def _no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests set the TWEETCLS_* variables they need; none leaks in from the caller's shell."""
     for name in [n for n in os.environ if n.upper().startswith("TWEETCLS_")]:
         monkeypatch.delenv(name)
-
-
-def settings_for(model: Path, database: Path, **changes) -> ServeSettings:
-    """Settings on ``model`` with a private request log and no periodic drift check."""
-    return ServeSettings(
-        model=model,
-        database_url=f"sqlite:///{database}",
-        drift_interval_s=0,
-        drift_min_samples=5,
-        threads=1,
-        **changes,
-    )
 
 
 @pytest.fixture(scope="module")

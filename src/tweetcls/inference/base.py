@@ -148,13 +148,19 @@ class Backend(ABC):
         """Logits ``(batch, 2)`` of a padded numpy batch."""
 
 
+def frame_inputs(frame: pd.DataFrame) -> tuple[list[str], list[str | None]]:
+    """The texts and keywords of a frame's ``text`` and ``keyword`` columns, as a backend takes
+    them (an empty keyword is ``None``)."""
+    texts = frame["text"].astype(str).tolist()
+    return texts, [k or None for k in frame["keyword"].astype(str)]
+
+
 def predict_frame(backend: Backend, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
     """Probabilities of ``backend`` for the rows of a processed frame, in row order.
 
     Rows are scored in batches of similar length (less padding) and put back in order.
     """
-    texts = frame["text"].astype(str).tolist()
-    keywords = [k or None for k in frame["keyword"].astype(str)]
+    texts, keywords = frame_inputs(frame)
     order = np.argsort([len(t) for t in texts], kind="stable")
     probabilities = np.empty(len(texts), dtype=np.float64)
     for start in range(0, len(order), batch_size):

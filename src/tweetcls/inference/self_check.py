@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tweetcls.inference.base import Backend
+from tweetcls.inference.base import Backend, frame_inputs
 
 #: Key of the self-check in ``serving.json``.
 SELF_CHECK_KEY = "self_check"
@@ -24,14 +24,9 @@ SELF_CHECK_KEY = "self_check"
 SELF_CHECK_TWEETS = 32
 
 
-def _batch(frame: pd.DataFrame) -> tuple[list[str], list[str | None]]:
-    rows = frame.head(SELF_CHECK_TWEETS)
-    return rows["text"].astype(str).tolist(), [k or None for k in rows["keyword"].astype(str)]
-
-
 def record_self_check(backends: Mapping[str, Backend], val: pd.DataFrame) -> dict[str, Any]:
     """The self-check of ``serving.json``: the tweets, and each backend's probabilities."""
-    texts, keywords = _batch(val)
+    texts, keywords = frame_inputs(val.head(SELF_CHECK_TWEETS))
     return {
         "texts": texts,
         "keywords": keywords,

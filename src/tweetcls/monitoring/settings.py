@@ -117,7 +117,7 @@ def settings_parser(settings_cls: type[CommandSettings], prog: str) -> Any:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file of these options.")
-    for name, field in settings_cls.model_fields.items():
+    for name, field in fields.items():
         default = None if field.default is PydanticUndefined else field.default
         if field.annotation is bool:
             add_switch(parser, name, default, field.description, kind=Any)
@@ -158,7 +158,7 @@ def parse_command_line(
     try:
         values = parser.parse_args(argv).as_dict()
     except argparse.ArgumentError as err:
-        raise ConfigError(_parse_error(str(err), settings_cls, prog)) from None
+        raise ConfigError(_parse_error(str(err), prog)) from None
     values.pop("config", None)
     values = {
         name: value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -195,7 +195,7 @@ def _join_repeated(args: list[str], names: set[str]) -> list[str]:
     return out
 
 
-def _parse_error(message: str, settings_cls: type[CommandSettings], prog: str) -> str:
+def _parse_error(message: str, prog: str) -> str:
     """One line for jsonargparse's error ``message``."""
     required = re.match(r"the following arguments are required: (.+)", message)
     if required:
