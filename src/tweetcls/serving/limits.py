@@ -1,8 +1,9 @@
 """The request body limit: per route, from the settings, answered 413 with a JSON message.
 
 One place enforces it, :class:`BodyLimit`, for every route: a ``Content-Length`` over the limit
-is refused before the app runs; a body sent without one (chunked) is counted as the app reads
-it and refused as soon as it passes the limit, so that it is never read whole.
+is refused before the app runs (one within it is what uvicorn delivers, so the request passes
+untouched); a body sent without one (chunked) is counted as the app reads it and refused as
+soon as it passes the limit, so that it is never read whole.
 """
 
 from __future__ import annotations
@@ -53,13 +54,15 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limits.get(route_path(scope), self.default)
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if value.isdigit() and int(value) > limit:
-                    detail = _too_large(f"{int(value)} bytes", limit)
-                    await error_response(413, detail)(scope, receive, send)
-                    return
-                break
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), b"")
+        if length.isdigit():
+            if int(length) > limit:
+                await error_response(413, _too_large(f"{int(length)} bytes", limit))(
+                    scope, receive, send
+                )
+            else:  # the server delivers no more than the declared length
+                await self.app(scope, receive, send)
+            return
         received = 0
 
         async def counted() -> Message:
