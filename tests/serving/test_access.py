@@ -2,8 +2,9 @@
 
 The protected routes (``/predict``, ``/predict/csv``, ``/drift``, ``/metrics``) with and without
 a valid key, against the tiny bundle; the open ones without a key; key settings and key-file
-errors through the real CLI; the warning for an open service on a public address; the token
-bucket on a fake clock; CORS preflights; the headers on the page and its files.
+errors through the real CLI; the warning for an open service on a public address; the rate
+limit on a fake clock, and held in total by two server processes on one real Redis; CORS
+preflights; the headers on the page and its files.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from helpers.servers import settings_for
+from helpers.redis import redis_url  # noqa: F401  (fixture)
+from helpers.servers import free_port, running_server, settings_for
+from limits.aio.storage import memory as limits_memory
 
 from tweetcls.cli import main
 from tweetcls.core.errors import ConfigError
@@ -25,7 +29,6 @@ from tweetcls.serving import ratelimit
 from tweetcls.serving.app import create_app
 from tweetcls.serving.auth import UNAUTHORIZED, ApiKeys, is_loopback
 from tweetcls.serving.headers import DOCS_CSP, DRIFT_CSP, STRICT_CSP
-from tweetcls.serving.ratelimit import RateLimiter
 from tweetcls.serving.routes.web import STATIC_DIR
 from tweetcls.serving.settings import ServeSettings
 
@@ -306,8 +309,6 @@ def test_key_file_that_cannot_be_read_is_one_line(tmp_path: Path, capsys) -> Non
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate_limit_burst", "5"], "--rate_limit_burst: needs --rate_limit_per_s above 0"),
-        (["--rate_limit_per_s", "-1"], "--rate_limit_per_s -1: Input should be greater"),
         (["--cors_origins", "https://a.example/"], "'https://a.example/' is not an origin"),
         (["--cors_origins", "a.example"], "--cors_origins: 'a.example' is not an origin"),
     ],
@@ -354,44 +355,45 @@ def test_a_public_address_without_keys_is_warned_about(
 
 
 class FakeClock:
+    """``time.time`` of the in-memory ``limits`` store and of the limiter, moved by hand."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def __call__(self) -> float:
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
         return self.now
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(ratelimit, "monotonic", fake)
+    monkeypatch.setattr(limits_memory, "time", fake)
+    monkeypatch.setattr(ratelimit, "time", fake)
     return fake
 
 
 def test_rate_limit_per_key_429_with_retry_after_then_recovery(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    client = unloaded(tmp_path, api_keys=[KEY, OTHER_KEY], rate_limit_per_s=1, rate_limit_burst=2)
-    assert [client.get("/metrics", headers=bearer(KEY)).status_code for _ in range(2)] == [200] * 2
+    client = unloaded(tmp_path, api_keys=[KEY, OTHER_KEY], rate_limit="2/second")
+    assert [client.get("/metrics", headers=bearer(KEY)).status_code for _ in "ab"] == [200] * 2
     refused = client.get("/metrics", headers=bearer(KEY))
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
-    assert refused.json()["detail"] == (
-        "rate limit: 1 requests per second per API key (bursts of 2); retry in 1 s"
-    )
+    assert refused.json()["detail"] == "rate limit: 2/second per API key; retry in 1 s"
     assert "x-content-type-options" in refused.headers
-    assert client.get("/metrics", headers=bearer(OTHER_KEY)).status_code == 200  # its own bucket
-    for _ in range(3):  # wrong keys are refused before the bucket: they take nothing
+    assert client.get("/metrics", headers=bearer(OTHER_KEY)).status_code == 200  # its own
+    for _ in range(3):  # wrong keys are refused before the limit: they are not counted
         assert client.get("/metrics", headers=bearer("x" * 20)).status_code == 401
     assert client.get("/health").status_code == 200  # open routes are not limited
 
-    clock.now += 0.5
-    assert client.get("/metrics", headers=bearer(KEY)).headers["retry-after"] == "1"
-    clock.now += 0.5
-    assert client.get("/metrics", headers=bearer(KEY)).status_code == 200
+    clock.now += 0.5  # the window still holds both requests
     assert client.get("/metrics", headers=bearer(KEY)).status_code == 429
-    clock.now += 60  # refills to the burst, no further
-    assert [client.get("/metrics", headers=bearer(KEY)).status_code for _ in range(3)] == [
+    clock.now += 0.6  # both left the window
+    assert [client.get("/metrics", headers=bearer(KEY)).status_code for _ in "abc"] == [
         200,
         200,
         429,
@@ -400,43 +402,83 @@ def test_rate_limit_per_key_429_with_retry_after_then_recovery(
     assert "429" in spec["paths"]["/predict"]["post"]["responses"]
 
 
-def test_rate_limit_per_client_ip_without_keys(tmp_path: Path, clock: FakeClock) -> None:
-    app = create_app(settings_for(tmp_path, tmp_path / "r.db", rate_limit_per_s=0.25))
+def test_rate_limit_per_client_ip_without_keys_and_several_limits(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = settings_for(tmp_path, tmp_path / "r.db", rate_limit="3/second;4 per 10 seconds")
+    app = create_app(settings)
     first = TestClient(app, client=("10.0.0.1", 5000))
     second = TestClient(app, client=("10.0.0.2", 5000))
-    assert first.get("/metrics").status_code == 200
+    assert [first.get("/metrics").status_code for _ in "abcd"] == [200, 200, 200, 429]
+    assert first.get("/metrics").headers["retry-after"] == "1"  # the per-second limit
+    assert "per client" in first.get("/metrics").json()["detail"]
+    assert second.get("/metrics").status_code == 200  # another client
+    clock.now += 1.5
+    assert first.get("/metrics").status_code == 200  # the 4th of 10 seconds
     refused = first.get("/metrics")
-    assert refused.status_code == 429 and refused.headers["retry-after"] == "4"
-    assert "per client" in refused.json()["detail"]
-    assert second.get("/metrics").status_code == 200
-    clock.now += 3.9
-    assert first.get("/metrics").headers["retry-after"] == "1"  # whole seconds, rounded up
-    clock.now += 0.1
-    assert first.get("/metrics").status_code == 200
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "9"  # until the first request leaves
     spec = first.get("/openapi.json").json()
     assert "security" not in spec["paths"]["/metrics"]["get"]
 
 
-def test_bucket_arithmetic_and_bounded_memory(clock: FakeClock) -> None:
-    limiter = RateLimiter(rate=2.5)
-    assert limiter.burst == 3
-    assert [limiter.acquire("a") for _ in range(4)] == [0, 0, 0, 1]
-    clock.now += 0.2  # half a token back: still one second to wait (rounded up)
-    assert limiter.acquire("a") == 1
-    clock.now += 0.2
-    assert limiter.acquire("a") == 0
-    slow = RateLimiter(rate=0.1, burst=1)
-    assert (slow.acquire("b"), slow.acquire("b")) == (0, 10)
-    with pytest.raises(ValueError):
-        RateLimiter(rate=0)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate_limit", "fast"], "--rate_limit 'fast': not a rate limit: write N/second"),
+        (["--rate_limit", "0/second"], "--rate_limit '0/second': not a rate limit"),
+        (
+            ["--rate_limit", "1/second", "--rate_limit_storage", "ftp://user:pw@host"],
+            "--rate_limit_storage: scheme 'ftp': unknown (use memory:// or redis://HOST:PORT)",
+        ),
+        (
+            ["--rate_limit_storage", "redis://127.0.0.1:6379"],
+            "--rate_limit_storage: needs --rate_limit",
+        ),
+    ],
+)
+def test_bad_rate_limit_settings_are_one_line(tmp_path: Path, capsys, args, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--model", str(tmp_path), *args])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert "pw@" not in lines[0]
 
-    small = RateLimiter(rate=1, burst=1, max_identities=4)
-    for client in range(100):
-        small.acquire(client)
-        assert len(small) <= 4
-    clock.now += 5  # all refilled: dropped when room is needed
-    small.acquire("new")
-    assert len(small) == 1
+
+def test_an_unreachable_store_lets_requests_pass_with_one_warning(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="tweetcls")
+    port = free_port()  # nothing listens there
+    storage = f"redis://127.0.0.1:{port}/0"
+    client = unloaded(tmp_path, rate_limit="1/minute", rate_limit_storage=storage)
+    assert [client.get("/metrics").status_code for _ in "abc"] == [200] * 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["rate limit store unreachable (ConnectionError): requests pass uncounted"]
+
+
+def test_two_processes_on_one_redis_hold_the_limit_in_total(
+    tiny_bundle: Path,
+    tmp_path: Path,
+    redis_url: str,  # noqa: F811
+) -> None:
+    flags = {"model": tiny_bundle, "threads": 1, "api_keys": [KEY]}
+    flags |= {"rate_limit": "10/minute", "rate_limit_storage": redis_url}
+    with (
+        running_server(
+            tmp_path / "a.log", database_url=f"sqlite:///{tmp_path / 'a.db'}", **flags
+        ) as first,
+        running_server(
+            tmp_path / "b.log", database_url=f"sqlite:///{tmp_path / 'b.db'}", **flags
+        ) as second,
+    ):
+        answers = [
+            httpx.get(f"{server.url}/metrics", headers=bearer(KEY), timeout=30).status_code
+            for _ in range(8)
+            for server in (first, second)
+        ]
+    assert answers.count(200) == 10, answers  # 16 requests, 8 to each: 10 in total let in
+    assert answers.count(429) == 6, answers
+    assert "Traceback" not in first.output() + second.output()
 
 
 # --- CORS ------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ The protected routes are ``/predict``, ``/predict/csv``, ``/drift`` and ``/metri
 ``/health``, ``/ready``, ``/version``, the page, its files and the docs stay open (probes and
 rollout checks call them without a key; they reveal no settings and no traffic). With keys, a
 request is let in when its ``Authorization: Bearer <key>`` is one of them; then, with a rate
-limit, when its key's token bucket has a token (without keys: its client IP's bucket).
+limit, when its key (without keys: its client IP) is within the limit
+(:mod:`tweetcls.serving.ratelimit`).
 
 :class:`Gate` decides, in one place: :class:`AccessControl`, a pure ASGI middleware on the
 protected paths. A refusal is answered before FastAPI reads (or parses, for a CSV upload) the
@@ -28,7 +29,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tweetcls.serving.errors import error_response
-from tweetcls.serving.ratelimit import RateLimiter
+from tweetcls.serving.ratelimit import RateLimit
 from tweetcls.serving.schemas import ErrorBody
 from tweetcls.serving.settings import ServeSettings
 
@@ -71,6 +72,9 @@ class ApiKeys:
         if not keys:
             raise ValueError("no API keys")
         self._digests = tuple(hashlib.sha256(key.encode()).digest() for key in keys)
+        #: Each key's name in a shared rate-limit store: the same in every replica, whatever
+        #: the order of its keys, and not the key.
+        self.identities = tuple(f"key:{digest.hex()[:16]}" for digest in self._digests)
 
     def __len__(self) -> int:
         return len(self._digests)
@@ -103,37 +107,34 @@ class Gate:
 
     Args:
         keys: The accepted keys; ``None``: no keys (the rate limit counts per client IP).
-        limiter: Token buckets per key (by index) or client; ``None``: no limit.
+        limiter: The rate limit per key or client; ``None``: no limit.
     """
 
-    def __init__(self, keys: ApiKeys | None, limiter: RateLimiter | None) -> None:
+    def __init__(self, keys: ApiKeys | None, limiter: RateLimit | None) -> None:
         self.keys = keys
         self.limiter = limiter
 
-    def check(self, authorization: str | None, client: str | None) -> Refusal | None:
+    async def check(self, authorization: str | None, client: str | None) -> Refusal | None:
         """``None`` to let the request in, else its refusal.
 
         Args:
             authorization: The ``Authorization`` header, if any.
             client: The client's IP address, if known.
         """
-        identity: Hashable = client
+        identity = f"ip:{client}"
         if self.keys is not None:
             scheme, token = get_authorization_scheme_param(authorization)
             index = self.keys.match(token) if token and scheme.lower() == "bearer" else None
             if index is None:
                 return NOT_AUTHORIZED
-            identity = index
+            identity = self.keys.identities[index]
         if self.limiter is None:
             return None
-        wait = self.limiter.acquire(identity)
+        wait = await self.limiter.acquire(identity)
         if not wait:
             return None
         per = "API key" if self.keys is not None else "client"
-        detail = (
-            f"rate limit: {self.limiter.rate:g} requests per second per {per} (bursts of "
-            f"{self.limiter.burst}); retry in {wait} s"
-        )
+        detail = f"rate limit: {self.limiter.text} per {per}; retry in {wait} s"
         return Refusal(429, detail, {"Retry-After": str(wait)})
 
 
@@ -177,7 +178,7 @@ class AccessControl:
                         authorization = value.decode("latin-1")
                         break
                 client = scope.get("client")
-                refusal = self.gate.check(authorization, client[0] if client else None)
+                refusal = await self.gate.check(authorization, client[0] if client else None)
                 if refusal is not None:
                     scope["route"] = route  # the metrics' route label
                     answer = error_response(refusal.status, refusal.detail, **refusal.headers)
@@ -219,8 +220,8 @@ def protection(settings: ServeSettings) -> Protection:
             scheme_name=SCHEME_NAME, description=SCHEME_DESCRIPTION, auto_error=False
         )
         dependencies.append(Depends(scheme))
-    if settings.rate_limit_per_s:
-        limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    if settings.rate_limit is not None:
+        limiter = RateLimit(settings.rate_limit, settings.rate_limit_storage)
         responses[429] = RATE_LIMITED_RESPONSE
     if not keys and limiter is None:
         return Protection()

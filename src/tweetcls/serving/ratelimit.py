@@ -1,78 +1,112 @@
-"""Token-bucket rate limits, one bucket per API key (or per client IP when keys are off).
+"""Rate limits of the protected routes, counted by the ``limits`` library.
 
-Each identity's bucket holds at most ``burst`` tokens and refills at ``rate`` tokens per
-second; a request takes one token, or is refused with the seconds until one is back. The
-buckets live in the process: with several server processes (workers) each counts on its own,
-so the service as a whole allows up to ``workers`` times the rate. Requests are counted, not
-tweets: a batch or a CSV upload takes one token.
+A limit is written in ``limits``' notation: ``20/second``, ``100 per minute``, several joined
+by ``;`` (``20/second;1000/hour``). Each identity (an API key, or the client IP when keys are
+off) has its own count over a moving window: a request is let in while the identity made fewer
+than the limit's number of requests in the window before it. Requests are counted, not tweets:
+a batch or a CSV upload is one.
 
-The buckets are used on the event loop only (from an ``async`` dependency), so they need no
-lock. :data:`monotonic` is looked up on every call, so tests can replace it with a fake clock.
+The counts live in the store ``--rate_limit_storage`` names: ``memory://`` (the default) keeps
+them in the server process, so ``--workers N`` or R replicas admit N (or R) times the limit;
+``redis://HOST:PORT`` is one store that every process and replica shares, so the limit holds
+for the service as a whole. A store that cannot be reached does not stop the service: the
+request is let in and a warning logged (at most one a minute).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Hashable
-from time import monotonic
+import time
+from urllib.parse import urlsplit
 
-__all__ = ["RateLimiter", "monotonic"]
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
 
-#: Most identities tracked; past it the full (idle) buckets go, then the longest tracked.
-MAX_IDENTITIES = 10_000
+__all__ = ["RateLimit", "parse_limits", "storage_for"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between two warnings about an unreachable store.
+WARN_EVERY_S = 60.0
+#: The Redis schemes, whose store uses the ``redis`` client (not ``limits``' default, coredis).
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 
 
-class RateLimiter:
-    """Token buckets per identity.
+def parse_limits(text: str) -> list[RateLimitItem]:
+    """The limits of ``text`` (``20/second;1000/hour``).
+
+    Raises:
+        ValueError: ``text`` is not in ``limits``' notation, or allows no request.
+    """
+    try:
+        items = parse_many(text)
+    except ValueError:
+        items = []
+    if not items or any(item.amount < 1 for item in items):
+        raise ValueError(
+            "not a rate limit: write N/second, N/minute, N/hour or N/day with N at least 1 "
+            "(several joined by ';')"
+        )
+    return items
+
+
+def storage_for(uri: str) -> Storage:
+    """The asynchronous ``limits`` store of ``uri`` (``memory://``, ``redis://HOST:PORT/DB``, ...).
+
+    Raises:
+        ValueError: an unknown scheme, or one whose client is not installed; the message names
+            the scheme only (a URI may hold a password).
+    """
+    scheme = urlsplit(uri).scheme
+    options = {"implementation": "redispy"} if scheme in REDIS_SCHEMES else {}
+    try:
+        storage = storage_from_string(f"async+{uri}", wrap_exceptions=True, **options)
+    except ConfigurationError as err:
+        reason = "its client is not installed" if "prerequisite" in str(err) else "unknown"
+        raise ValueError(
+            f"scheme {scheme or '(none)'!r}: {reason} (use memory:// or redis://HOST:PORT)"
+        ) from None
+    assert isinstance(storage, Storage)  # an async+ scheme gives an asynchronous store
+    return storage
+
+
+class RateLimit:
+    """Moving-window counts per identity, in a ``limits`` store.
 
     Args:
-        rate: Tokens added per second (requests per second in the long run); > 0.
-        burst: Size of each bucket (requests at once); ``None``: ``rate`` rounded up.
-        max_identities: Buckets kept at most (client IPs are unbounded otherwise).
+        limits: The limits, in ``limits``' notation (:func:`parse_limits`).
+        storage_uri: Where the counts live (:func:`storage_for`).
     """
 
-    def __init__(
-        self, rate: float, burst: int | None = None, max_identities: int = MAX_IDENTITIES
-    ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate {rate}: must be > 0")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1, math.ceil(rate))
-        self.max_identities = max_identities
-        #: identity -> [tokens, time of the last update]
-        self._buckets: dict[Hashable, list[float]] = {}
+    def __init__(self, limits: str, storage_uri: str = "memory://") -> None:
+        self.text = limits
+        self.items = parse_limits(limits)
+        self.storage = storage_for(storage_uri)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self._warned_at = -math.inf
 
-    def acquire(self, identity: Hashable) -> int:
-        """Take a token of ``identity``'s bucket: 0, or the whole seconds (>= 1) until one is
-        back (the ``Retry-After`` value), taking nothing."""
-        now = monotonic()
-        bucket = self._buckets.get(identity)
-        if bucket is None:
-            if len(self._buckets) >= self.max_identities:
-                self._evict(now)
-            bucket = self._buckets[identity] = [float(self.burst), now]
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens >= 1:
-            bucket[0] = tokens - 1
-            return 0
-        bucket[0] = tokens
-        return max(1, math.ceil((1 - tokens) / self.rate))
+    async def acquire(self, identity: str) -> int:
+        """Count a request of ``identity``: 0 when it may pass, else the whole seconds (>= 1)
+        until the window has room again (the ``Retry-After`` value).
 
-    def _evict(self, now: float) -> None:
-        """Drop the buckets that have refilled (a new one is the same); if that is not enough,
-        the half tracked longest."""
-        full = [
-            identity
-            for identity, (tokens, updated) in self._buckets.items()
-            if tokens + (now - updated) * self.rate >= self.burst
-        ]
-        for identity in full:
-            del self._buckets[identity]
-        if len(self._buckets) >= self.max_identities:
-            for identity in list(self._buckets)[: len(self._buckets) // 2 + 1]:
-                del self._buckets[identity]
-
-    def __len__(self) -> int:
-        """Identities tracked now."""
-        return len(self._buckets)
+        The limits are counted in order; the first one that is full refuses (those before it
+        have counted the request, as every ``limits`` client does).
+        """
+        try:
+            for item in self.items:
+                if not await self.strategy.hit(item, identity):
+                    stats = await self.strategy.get_window_stats(item, identity)
+                    return max(1, math.ceil(stats.reset_time - time.time()))
+        except StorageError as err:
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_EVERY_S:
+                self._warned_at = now
+                logger.warning(
+                    "rate limit store unreachable (%s): requests pass uncounted",
+                    type(err.storage_error).__name__,
+                )
+        return 0

@@ -135,13 +135,15 @@ class ServeSettings(RequestLogSettings):
     the file to the flag, which other users can see in the process list."""
     api_key_file: Path | None = None
     """File of API keys, one per line ('#' starts a comment), added to --api_keys."""
-    rate_limit_per_s: float = Field(0.0, ge=0)
-    """Requests per second each API key (without keys: each client IP) may make to the
-    protected routes, as a token bucket; more are answered 429 with Retry-After. Counted per
-    server process (per worker). 0: no limit."""
-    rate_limit_burst: int | None = Field(None, ge=1)
-    """Requests a key may make at once above the rate (the bucket's size); None: the rate
-    rounded up."""
+    rate_limit: str | None = None
+    """Requests each API key (without keys: each client IP) may make to the protected routes,
+    in the notation of the limits library: '20/second', '100 per minute', several joined by ';'
+    ('20/second;1000/hour'), over a moving window; more are answered 429 with Retry-After.
+    None: no limit."""
+    rate_limit_storage: str = Field("memory://", json_schema_extra=SECRET)
+    """Where --rate_limit counts: memory:// (this process: --workers N or R replicas admit N or
+    R times the limit) or redis://[:PASSWORD@]HOST:PORT[/DB] (also rediss://,
+    redis+sentinel://), one store that every process and replica shares."""
     cors_origins: list[str] = Field([], json_schema_extra=UNECHOED)
     """Origins whose web pages may call the API (CORS), comma-separated, e.g.
     https://app.example.org; '*': any; none (the default): CORS off."""
@@ -183,10 +185,27 @@ class ServeSettings(RequestLogSettings):
                 raise ValueError(f"{origin!r} is not an origin (http(s)://host[:port], no path)")
         return origins
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str | None) -> str | None:
+        from tweetcls.serving.ratelimit import parse_limits
+
+        if value is not None:
+            parse_limits(value)  # ValueError names the problem
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        from tweetcls.serving.ratelimit import storage_for
+
+        storage_for(value)  # ValueError names the scheme, never the URI (it may hold a password)
+        return value
+
     @model_validator(mode="after")
     def _access_control(self) -> ServeSettings:
-        if self.rate_limit_burst is not None and not self.rate_limit_per_s:
-            raise ValueError("--rate_limit_burst: needs --rate_limit_per_s above 0")
+        if self.rate_limit is None and self.rate_limit_storage != "memory://":
+            raise ValueError("--rate_limit_storage: needs --rate_limit")
         if self.api_key_file is not None:
             self._file_keys = read_key_file(self.api_key_file)
         return self
