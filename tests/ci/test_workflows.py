@@ -36,7 +36,7 @@ def _steps(wf: dict):
 
 def test_workflows_exist():
     names = {p.name for p in WORKFLOWS}
-    assert {"ci.yml", "data.yml", "model.yml", "docker.yml", "docs.yml"} <= names
+    assert {"ci.yml", "contract.yml", "data.yml", "model.yml", "docker.yml", "docs.yml"} <= names
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

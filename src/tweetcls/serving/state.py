@@ -122,7 +122,8 @@ class Service:
         )
 
     def check_drift(self, since: datetime, until: datetime | None = None) -> DriftReport:
-        """Compare logged traffic since ``since`` with the reference; set the drift gauges."""
+        """Compare logged traffic since ``since`` with the reference; set the drift gauges
+        (left as they are by a report without enough data: it has no verdict)."""
         from tweetcls.monitoring.drift import compare
 
         assert self.model is not None and self.log is not None
@@ -137,5 +138,6 @@ class Service:
             since=since,
             until=until,
         )
-        self.metrics.set_drift(report.drift_detected, report.share)
+        if report.status == "ok":
+            self.metrics.set_drift(report.drift_detected, report.share)
         return report

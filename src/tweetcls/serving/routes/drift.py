@@ -7,30 +7,43 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from tweetcls.core.errors import ConfigError
 from tweetcls.monitoring.requestlog import RequestLogUnavailable
-from tweetcls.monitoring.window import parse_time
+from tweetcls.monitoring.window import DURATION_PATTERN, parse_since
 from tweetcls.serving.deps import ServiceDep
 from tweetcls.serving.errors import ERROR_RESPONSES, ApiError
 from tweetcls.serving.schemas import ErrorBody
 
 router = APIRouter(tags=["ops"])
 
+#: What ``since`` may be, as the schema states it (:func:`parse_since` accepts exactly this).
+Since = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "string", "format": "date-time"},
+            ],
+            "examples": ["24h", "2025-03-01T12:00:00Z"],
+        }
+    ),
+]
+
 
 def _start(since: str | None, window_h: float) -> datetime:
-    """The window's start: ``since`` (ISO 8601 or a duration back), default ``window_h`` back."""
+    """The window's start: ``since`` (RFC 3339 or a duration back), default ``window_h`` back;
+    a start in the future is now (an empty window: a report without enough data)."""
     now = datetime.now(timezone.utc)
     if since is None:
         return now - timedelta(hours=window_h)
     try:
-        start = parse_time(since, now)
+        return min(parse_since(since, now), now)
     except ValueError as err:
         raise ApiError(422, f"since {since!r}: {err}") from None
-    if start >= now:
-        raise ApiError(422, f"since: {start.isoformat()} is not in the past")
-    return start
 
 
 @router.get(
@@ -46,8 +59,11 @@ async def drift(
     request: Request,
     service: ServiceDep,
     since: Annotated[
-        str | None,
-        Query(description="ISO 8601 time or a duration back from now (30m, 24h, 7d)."),
+        Since | None,
+        Query(
+            description="RFC 3339 time or a duration back from now (30m, 24h, 7d; up to 5 "
+            "digits); a future time is now (an empty window)."
+        ),
     ] = None,
     format: Annotated[
         Literal["json", "html"] | None,
