@@ -11,6 +11,8 @@ examples drop or garble the header the security scheme declares, and a protected
 answer 401 exactly when the key sent is not the valid one, an open route never. Every 4xx
 carries a ``detail`` message.
 
+Hypothesis drives schemathesis' own strategies (``as_strategy``): its pytest loader
+(``schemathesis.pytest.from_fixture``) reads ``request.node._nodeid``, which pytest 9 removed.
 The examples are bounded and seeded (the same requests every run, ~30 s for both runs);
 ``TWEETCLS_CONTRACT_EXAMPLES`` raises the number per operation and mode (the scheduled
 workflow runs thousands).
