@@ -14,8 +14,10 @@ class GracefulServer(uvicorn.Server):
     On a signal uvicorn stops accepting, lets the accepted requests finish (up to
     ``timeout_graceful_shutdown``) and runs the lifespan's shutdown (queued tweets answered,
     request log flushed); then it re-raises the signal, so that the process would end "killed
-    by SIGTERM" (status 143), which orchestrators and tests read as a crash. This server
-    leaves the signal handled.
+    by SIGTERM" (status 143), and a Ctrl-C ends in a ``KeyboardInterrupt`` traceback after a
+    clean shutdown (measured with uvicorn 0.54: ``tweetcls serve`` on plain ``uvicorn.Server``
+    exited -2 with that traceback on SIGINT, 143 on SIGTERM). This server leaves the signal
+    handled: exit 0 after a drain, as the ``--workers`` supervisor does.
     """
 
     @contextlib.contextmanager
