@@ -175,7 +175,46 @@ def render_export(data: dict[str, Any]) -> str:
         f"{fmt(quant.get('per_channel'))}; {len(quant.get('fp32_nodes', []))} MatMuls fed by "
         f"{', '.join(quant.get('fp32_matmuls_fed_by', [])) or '—'} kept in fp32.\n\n"
     )
-    return table(header, rows, "lrlrrrrrr") + "\n" + note
+    return table(header, rows, "lrlrrrrrr") + "\n" + note + render_calibration(data)
+
+
+def render_calibration(data: dict[str, Any]) -> str:
+    """The temperature export fitted and the reliability of the probabilities before and after
+    it (empty for a report without calibration)."""
+    cal = data.get("calibration")
+    if not cal:
+        return ""
+    before = {tuple(row["bin"]): row for row in cal["reliability_before"]}
+    after = {tuple(row["bin"]): row for row in cal["reliability_after"]}
+    rows = []
+    for edges in sorted(set(before) | set(after)):
+        cells: list[Any] = [f"{edges[0]:.1f} to {edges[1]:.1f}"]
+        for side in (before, after):
+            row = side.get(edges)
+            cells += (
+                [row["tweets"], fmt(row["mean_probability"], 3), fmt(row["disaster_share"], 3)]
+                if row
+                else ["0", "—", "—"]
+            )
+        rows.append(cells)
+    header = (
+        "probability bin",
+        "tweets before",
+        "mean probability before",
+        "disaster share before",
+        "tweets after",
+        "mean probability after",
+        "disaster share after",
+    )
+    low, high = cal["ece_after_range"]
+    note = (
+        f"Calibration ({cal['method']}, fitted on the {cal['samples']} validation tweets): "
+        f"temperature {fmt(cal['temperature'], 3)}; expected calibration error (10 bins) "
+        f"{fmt(cal['ece_before'])} before, {fmt(cal['ece_after'])} after (cross-fitted: 5-fold, "
+        f"5 seeds, range {fmt(low)} to {fmt(high)}; {fmt(cal['ece_after_in_sample'])} in sample). "
+        "Reliability before and after (after: one cross-fitted run):\n\n"
+    )
+    return note + table(header, rows, "lrrrrrr") + "\n"
 
 
 def render_kfold(data: dict[str, Any]) -> str:

@@ -55,8 +55,9 @@ def training_probabilities(bundle_dir, texts, keywords) -> tuple[np.ndarray, lis
     features = [{k: v[i] for k, v in encoded.items()} for i in range(len(texts))]
     batch = DataCollatorWithPadding(data.tokenizer, return_tensors="pt")(features)
     model = AutoModelForSequenceClassification.from_pretrained(str(bundle_dir)).eval()
+    temperature = load_bundle(bundle_dir).temperature  # the bundle's calibration
     with torch.inference_mode():
-        probs = torch.softmax(model(**batch).logits, dim=-1)[:, 1]
+        probs = torch.softmax(model(**batch).logits / temperature, dim=-1)[:, 1]
     return probs.numpy(), lengths
 
 

@@ -17,10 +17,11 @@ only the ``pytorch`` backend is available then.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tweetcls.core.calibration import scaled_threshold
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.hashing import file_sha256
 from tweetcls.core.inputs import LEGACY_NORMALISER, check_normaliser
@@ -102,6 +103,13 @@ def _check_info(path: Path, info: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: 'version' must be {VERSION_LENGTH} hex digits, got {version!r}")
     if not isinstance(info["model_sha256"], dict):
         raise ConfigError(f"{path}: 'model_sha256' must map backends to hashes")
+    temperature = info.get("calibration", {"temperature": 1.0}).get("temperature")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not (temperature > 0)
+    ):
+        raise ConfigError(f"{path}: 'calibration.temperature' must be > 0, got {temperature!r}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,8 @@ class Bundle:
         path: The bundle directory.
         meta: ``tweetcls.json`` (threshold, ``max_length``, ``use_keyword``, ...).
         info: ``serving.json``; empty for a plain model directory.
-        threshold: Probability at or above which a tweet is labelled a disaster.
+        threshold: Probability at or above which a tweet is labelled a disaster, on the scale
+            of the bundle's (calibrated) probabilities.
         version: 12 hex digits identifying the weights.
     """
 
@@ -121,6 +130,12 @@ class Bundle:
     info: dict[str, Any] = field(repr=False)
     threshold: float
     version: str
+
+    @property
+    def temperature(self) -> float:
+        """The temperature export fitted (``serving.json``'s ``calibration``; 1: none), by which
+        every backend divides the model's logit margin (:mod:`tweetcls.core.calibration`)."""
+        return float(self.info.get("calibration", {}).get("temperature", 1.0))
 
     @property
     def normaliser(self) -> int:
@@ -142,6 +157,7 @@ class Bundle:
         return {
             "version": self.version,
             "threshold": self.threshold,
+            "temperature": self.temperature,
             "pretrained_model": self.meta.get("pretrained_model"),
             "max_length": self.meta["max_length"],
             "use_keyword": self.meta["use_keyword"],
@@ -177,6 +193,7 @@ def load_bundle(path: str | Path) -> Bundle:
         version = info["version"]
     else:
         info, version = {}, weights_version(root)
-    return Bundle(
-        path=root, meta=meta, info=info, threshold=float(meta["threshold"]), version=version
-    )
+    bundle = Bundle(path=root, meta=meta, info=info, threshold=0.5, version=version)
+    # fit's threshold, moved with the calibrated probabilities so that decisions stay the same
+    threshold = scaled_threshold(float(meta["threshold"]), bundle.temperature)
+    return replace(bundle, threshold=threshold)

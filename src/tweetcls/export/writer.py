@@ -3,16 +3,18 @@
 Copies the model directory from ``fit`` (``runs/<run>/model``), adds the model as ONNX (fp32,
 dynamic batch and sequence axes) and as dynamically quantized int8 ONNX, checks all three
 backends on ``val.csv`` through the same :mod:`tweetcls.inference` backends the server
-uses, and writes ``serving.json`` (version, hashes, provenance) and ``drift_reference.json``
-(profile of ``train.csv``). The bundle directory is written atomically: on any failure,
-including int8 losing more than ``--max_f1_drop`` F1 against PyTorch, nothing is left behind.
-See :mod:`tweetcls.core.bundle` for the layout.
+uses, fits the temperature that calibrates their probabilities on it
+(:mod:`tweetcls.core.calibration`), and writes ``serving.json`` (version, hashes, provenance,
+temperature) and ``drift_reference.json`` (profile of ``train.csv``). The bundle directory is
+written atomically: on any failure, including int8 losing more than ``--max_f1_drop`` F1
+against PyTorch, nothing is left behind. See :mod:`tweetcls.core.bundle` for the layout.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from tweetcls.core.bundle import (
     load_bundle,
     weights_version,
 )
+from tweetcls.core.calibration import calibrate, scaled_threshold
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
@@ -106,6 +109,19 @@ def export_bundle(
                 f"), more than --max_f1_drop {max_f1_drop}; no bundle written"
             )
         info["validation"] = {kind: r["f1"] for kind, r in results.items()}
+        # probabilities that mean what they say: a temperature fitted on val.csv (decisions
+        # unchanged: the threshold moves with the probabilities)
+        calibration = calibrate(probabilities["pytorch"], val["target"].to_numpy())
+        temperature = calibration["temperature"]
+        info["calibration"] = {
+            "method": calibration["method"],
+            "temperature": temperature,
+            "fitted_on": f"val.csv ({len(val)} tweets, PyTorch backend)",
+        }
+        for backend in backends.values():
+            backend.temperature = temperature
+        threshold = scaled_threshold(source.threshold, temperature)
+        bundle = replace(bundle, info=info, threshold=threshold)
         # int8 parity holds on the CPU kind it was checked on: 8-bit dot products saturate on
         # CPUs without VNNI, so a bundle served on another kind may score differently
         info["validated_on_cpu_flags"] = cpu_flags()
@@ -119,6 +135,7 @@ def export_bundle(
         "version": info["version"],
         "threshold": bundle.threshold,
         "samples": len(val),
+        "calibration": calibration,
         "max_f1_drop": max_f1_drop,
         "int8_f1_drop": round(drop, 6),
         "onnx_opset": opset,

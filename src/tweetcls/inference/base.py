@@ -71,6 +71,8 @@ class Backend(ABC):
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.path))
         #: the text normaliser version the model was trained with, resolved once
         self.normaliser = bundle.normaliser
+        #: the logit margin is divided by it (the bundle's calibration; 1: none)
+        self.temperature = bundle.temperature
         self.encoder = Encoder(
             self.tokenizer,
             use_keyword=bool(bundle.meta["use_keyword"]),
@@ -140,8 +142,8 @@ class Backend(ABC):
 
     def _probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         logits = self._logits(encoded).astype(np.float32)
-        # softmax(logits)[:, 1] of the two classes, computed stably
-        return expit(logits[:, 1] - logits[:, 0])
+        # softmax(logits / T)[:, 1] of the two classes, computed stably
+        return expit((logits[:, 1] - logits[:, 0]) / np.float32(self.temperature))
 
     @abstractmethod
     def _logits(self, encoded: Any) -> np.ndarray:
