@@ -15,6 +15,7 @@ sizes (the binary ECE of torchmetrics' ``binary_calibration_error``, which ``tes
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -63,33 +64,35 @@ def scaled_threshold(threshold: float, temperature: float) -> float:
     return float(expit(logit(threshold) / temperature))
 
 
-def reliability(probabilities: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
-    """Per non-empty bin of the probability: its range, tweets, mean probability and share of
-    disasters (the reliability diagram as a table)."""
+def _bins(probabilities: np.ndarray, labels: np.ndarray) -> Iterator[tuple[int, int, float, float]]:
+    """``(bin, tweets, mean probability, share of disasters)`` of each non-empty bin."""
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     index = np.minimum((p * BINS).astype(int), BINS - 1)
-    rows = []
     for b in range(BINS):
         mask = index == b
         if mask.any():
-            rows.append(
-                {
-                    "bin": [round(b / BINS, 2), round((b + 1) / BINS, 2)],
-                    "tweets": int(mask.sum()),
-                    "mean_probability": round(float(p[mask].mean()), 4),
-                    "disaster_share": round(float(y[mask].mean()), 4),
-                }
-            )
-    return rows
+            yield b, int(mask.sum()), float(p[mask].mean()), float(y[mask].mean())
+
+
+def reliability(probabilities: np.ndarray, labels: np.ndarray) -> list[dict[str, Any]]:
+    """Per non-empty bin of the probability: its range, tweets, mean probability and share of
+    disasters (the reliability diagram as a table)."""
+    return [
+        {
+            "bin": [round(b / BINS, 2), round((b + 1) / BINS, 2)],
+            "tweets": tweets,
+            "mean_probability": round(mean, 4),
+            "disaster_share": round(share, 4),
+        }
+        for b, tweets, mean, share in _bins(probabilities, labels)
+    ]
 
 
 def calibration_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Expected calibration error over :data:`BINS` equal-width bins."""
-    rows = reliability(probabilities, labels)
-    total = sum(row["tweets"] for row in rows)
-    gaps = (row["tweets"] * abs(row["disaster_share"] - row["mean_probability"]) for row in rows)
-    return float(sum(gaps) / total)
+    gaps = [(tweets, abs(share - mean)) for _, tweets, mean, share in _bins(probabilities, labels)]
+    return sum(tweets * gap for tweets, gap in gaps) / sum(tweets for tweets, _ in gaps)
 
 
 def cross_fitted(
