@@ -426,6 +426,10 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "(`tweetcls ablation`)",
         render_ablation,
     ),
+    "levers.json": (
+        "Single levers against the default recipe: 5-fold out-of-fold (`tweetcls ablation`)",
+        render_ablation,
+    ),
     "seeds.json": (
         "Two seeds of the default recipe: MiniLM, 5-fold out-of-fold (`tweetcls ablation`)",
         render_ablation,
