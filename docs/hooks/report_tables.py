@@ -175,7 +175,46 @@ def render_export(data: dict[str, Any]) -> str:
         f"{fmt(quant.get('per_channel'))}; {len(quant.get('fp32_nodes', []))} MatMuls fed by "
         f"{', '.join(quant.get('fp32_matmuls_fed_by', [])) or '—'} kept in fp32.\n\n"
     )
-    return table(header, rows, "lrlrrrrrr") + "\n" + note + render_calibration(data)
+    return (
+        table(header, rows, "lrlrrrrrr")
+        + "\n"
+        + note
+        + render_calibration(data)
+        + render_faithfulness(data)
+    )
+
+
+def render_faithfulness(data: dict[str, Any]) -> str:
+    """The faithfulness curves of the word attributions (empty for a report without them)."""
+    check = data.get("faithfulness")
+    if not check:
+        return ""
+    rows = [
+        (
+            row["k"],
+            row["tweets"],
+            fmt(row["drop_top"]),
+            fmt(row["drop_random"]),
+            fmt(row["gap"]),
+            ci_of(row["gap_ci"]),
+        )
+        for row in check["curves"]
+    ]
+    header = (
+        "k words left out",
+        "tweets",
+        "drop: top-attributed",
+        "drop: random",
+        "gap",
+        "gap 95% CI",
+    )
+    verdict = "faithful: `/explain` serves them" if check["faithful"] else "not faithful: off"
+    note = (
+        f"Word attributions ({check['method']}, {check['backend']}, {check['samples']} "
+        f"validation tweets): how much the predicted label's probability drops when the k words "
+        f"that most support it are left out, against k random words; {verdict}.\n\n"
+    )
+    return note + table(header, rows, "rrrrrl") + "\n"
 
 
 def render_calibration(data: dict[str, Any]) -> str:

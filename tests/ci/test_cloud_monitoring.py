@@ -57,7 +57,7 @@ def registry_samples() -> tuple[tuple[str, str, frozenset[str]], ...]:
 
     metrics = ServiceMetrics()
     metrics.observe_request("POST", "/predict", 200, 0.01)
-    metrics.observe_batch([0.9, 0.2], [1, 0], 0.01)
+    metrics.observe_batch([0.9, 0.2], [1, 0], 0.01, 2)
     metrics.set_model("v1", "onnx")
     metrics.set_drift(True, 0.5)
     metrics.sync_log_dropped(1)

@@ -39,6 +39,7 @@ CSV = ("tweets.csv", b"text\nForest fire near La Ronge\nI love fruits\n", "text/
 #: (method, path, request keywords) of each protected route.
 PROTECTED = [
     ("POST", "/predict", {"json": TWEET}),
+    ("POST", "/explain", {"json": TWEET}),
     ("POST", "/predict/csv", {"files": {"file": CSV}}),
     ("GET", "/drift", {}),
     ("GET", "/metrics", {}),
@@ -93,11 +94,13 @@ def bearer(key: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(("method", "path", "kwargs"), PROTECTED)
 def test_protected_routes_answer_a_valid_key(keyed: TestClient, method, path, kwargs) -> None:
+    # the tiny bundle's attributions may fail export's faithfulness check: /explain is then 404
+    answered = {200, 404} if path == "/explain" else {200}
     for key in (KEY, OTHER_KEY):
         answer = keyed.request(method, path, headers=bearer(key), **kwargs)
-        assert answer.status_code == 200, (path, answer.text)
+        assert answer.status_code in answered, (path, answer.text)
     lower = keyed.request(method, path, headers={"Authorization": f"bearer {KEY}"}, **kwargs)
-    assert lower.status_code == 200, lower.text  # the scheme is case-insensitive (RFC 7235)
+    assert lower.status_code in answered, lower.text  # the scheme is case-insensitive (RFC 7235)
 
 
 @pytest.mark.parametrize(("method", "path", "kwargs"), PROTECTED)

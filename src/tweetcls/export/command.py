@@ -23,8 +23,8 @@ def export(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Turn a fitted model directory into a serving bundle: ONNX fp32 and int8 models,
-    serving.json (version, hashes, provenance) and drift_reference.json; check the backends on
-    val.csv and write the comparison report.
+    serving.json (version, hashes, provenance, calibration, whether word attributions are
+    faithful) and drift_reference.json; check the backends on val.csv and write the report.
 
     Args:
         model: Model directory written by fit (e.g. runs/pipeline/model): Hugging Face weights,
@@ -57,10 +57,12 @@ def export(
         opset=opset,
     )
     int8, pytorch = report["backends"]["onnx-int8"], report["backends"]["pytorch"]
+    faithful = "faithful" if report["faithfulness"]["faithful"] else "NOT faithful: not served"
     print(
         f"export: wrote {out} (version {report['version']}): val F1 pytorch "
         f"{pytorch['f1']:.4f}, onnx-int8 {int8['f1']:.4f}, label agreement "
-        f"{int8['agreement']:.4f}; report {report_path}"
+        f"{int8['agreement']:.4f}; temperature {report['calibration']['temperature']:.3f}; "
+        f"word attributions {faithful}; report {report_path}"
     )
     return report
 

@@ -37,7 +37,8 @@ from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
 from tweetcls.export.onnx import DEFAULT_OPSET, export_onnx
 from tweetcls.export.quantize import quantize
-from tweetcls.inference.base import predict_frame
+from tweetcls.inference.base import frame_inputs, predict_frame
+from tweetcls.inference.explain import EXPLANATIONS_KEY, check_explanations
 from tweetcls.inference.self_check import SELF_CHECK_KEY, record_self_check
 
 #: Largest allowed drop of validation F1 from PyTorch to int8.
@@ -126,6 +127,11 @@ def export_bundle(
         # CPUs without VNNI, so a bundle served on another kind may score differently
         info["validated_on_cpu_flags"] = cpu_flags()
         info[SELF_CHECK_KEY] = record_self_check(backends, val)  # scored again at serve start
+        # word attributions are served only if they point at the words the model uses
+        texts, keywords = frame_inputs(val)
+        info[EXPLANATIONS_KEY], faithfulness = check_explanations(
+            backends["onnx-int8"].predict_proba, texts, keywords, "onnx-int8"
+        )
         write_text(tmp / INFO_FILE, json.dumps(info, indent=2) + "\n")
         reference = _drift_reference(backends["onnx-int8"], train, bundle.threshold)
         write_text(tmp / DRIFT_REFERENCE_FILE, json.dumps(reference, indent=2) + "\n")
@@ -136,6 +142,7 @@ def export_bundle(
         "threshold": bundle.threshold,
         "samples": len(val),
         "calibration": calibration,
+        "faithfulness": faithfulness,
         "max_f1_drop": max_f1_drop,
         "int8_f1_drop": round(drop, 6),
         "onnx_opset": opset,

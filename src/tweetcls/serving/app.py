@@ -1,8 +1,8 @@
 """The HTTP service: FastAPI app with micro-batched predictions, metrics, drift and a web page.
 
 Routes (:mod:`tweetcls.serving.routes`): ``POST /predict`` (one tweet or a batch),
-``POST /predict/csv`` (a CSV upload, answered with a predictions CSV), ``GET /health`` (alive),
-``GET /ready`` (503 until the model is loaded and while shutting down), ``GET /version``,
+``POST /explain`` (one tweet, each word's attribution), ``POST /predict/csv`` (a CSV upload,
+answered with a predictions CSV), ``GET /health`` (alive), ``GET /ready`` (503 until the model is loaded and while shutting down), ``GET /version``,
 ``GET /metrics`` (Prometheus), ``GET /drift`` (JSON or HTML), ``GET /`` (the web page),
 ``/docs`` and ``/openapi.json``.
 

@@ -1,10 +1,10 @@
 """API keys and rate limits of the protected routes, checked before a request body is read.
 
-The protected routes are ``/predict``, ``/predict/csv``, ``/drift`` and ``/metrics``;
-``/health``, ``/ready``, ``/version``, the page, its files and the docs stay open (probes and
-rollout checks call them without a key; they reveal no settings and no traffic). With keys, a
-request is let in when its ``Authorization: Bearer <key>`` is one of them; then, with a rate
-limit, when its key (without keys: its client IP) is within the limit
+The protected routes are ``/predict``, ``/explain``, ``/predict/csv``, ``/drift`` and
+``/metrics``; ``/health``, ``/ready``, ``/version``, the page, its files and the docs stay open
+(probes and rollout checks call them without a key; they reveal no settings and no traffic).
+With keys, a request is let in when its ``Authorization: Bearer <key>`` is one of them; then,
+with a rate limit, when its key (without keys: its client IP) is within the limit
 (:mod:`tweetcls.serving.ratelimit`).
 
 :class:`Gate` decides, in one place: :class:`AccessControl`, a pure ASGI middleware on the

@@ -62,6 +62,8 @@ class Job:
         keyword: Raw keyword, ``None`` when absent.
         received: ``time.perf_counter()`` when its request arrived (for the logged latency).
         future: Resolved with the probability (a float) or the model's exception.
+        logged: A prediction to record (metrics, request log); ``False`` for the variants an
+            explanation scores.
         taken: ``time.perf_counter()`` when its micro-batch was taken from the queue.
     """
 
@@ -69,6 +71,7 @@ class Job:
     keyword: str | None
     received: float
     future: asyncio.Future[float] = field(repr=False)
+    logged: bool = True
     taken: float = 0.0
 
 
@@ -132,7 +135,9 @@ class MicroBatcher:
         """Jobs waiting for a model call."""
         return len(self._pending)
 
-    def submit(self, texts: Sequence[str], keywords: Sequence[str | None]) -> list[Job]:
+    def submit(
+        self, texts: Sequence[str], keywords: Sequence[str | None], logged: bool = True
+    ) -> list[Job]:
         """Queue tweets; await ``asyncio.gather(*(job.future for job in jobs))`` for results.
 
         Raises:
@@ -153,7 +158,7 @@ class MicroBatcher:
                 )
         create_future = self._loop.create_future
         jobs = [
-            Job(text, keyword, received, create_future())
+            Job(text, keyword, received, create_future(), logged)
             for text, keyword in zip(texts, keywords, strict=True)
         ]
         self._pending.extend(jobs)
@@ -162,9 +167,12 @@ class MicroBatcher:
             self._full.set()
         return jobs
 
-    async def predict(self, texts: Sequence[str], keywords: Sequence[str | None]) -> list[float]:
-        """Probabilities of the tweets, computed in micro-batches with other requests."""
-        jobs = self.submit(texts, keywords)
+    async def predict(
+        self, texts: Sequence[str], keywords: Sequence[str | None], logged: bool = True
+    ) -> list[float]:
+        """Probabilities of the tweets, computed in micro-batches with other requests
+        (``logged``: see :class:`Job`)."""
+        jobs = self.submit(texts, keywords, logged)
         if len(jobs) == 1:
             return [await jobs[0].future]
         return list(await asyncio.gather(*(job.future for job in jobs)))

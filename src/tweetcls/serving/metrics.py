@@ -131,9 +131,12 @@ class ServiceMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def observe_batch(self, probabilities: Sequence[float], labels: Sequence[int], seconds: float):
-        """Record one model call: its size, its duration and its predictions."""
-        self.batch_size.observe(len(probabilities))
+    def observe_batch(
+        self, probabilities: Sequence[float], labels: Sequence[int], seconds: float, size: int
+    ) -> None:
+        """Record one model call: its size (tweets scored), its duration and its predictions
+        (an explanation's variants are scored but are not predictions)."""
+        self.batch_size.observe(size)
         self.inference_duration.observe(seconds)
         positives = sum(labels)
         if positives:

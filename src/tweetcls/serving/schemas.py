@@ -117,6 +117,24 @@ class Prediction(BaseModel):
     model_version: str = Field(description="Version of the model that answered.")
 
 
+class WordAttribution(BaseModel):
+    """One word of the tweet (split on whitespace, as written) and its share of the answer."""
+
+    word: str
+    attribution: float | None = Field(
+        description="How much the probability of 'disaster' falls without this word (negative: "
+        "it rises); null for words past the first 64, which are not explained."
+    )
+
+
+class Explanation(Prediction):
+    """The prediction for one tweet and why: each word's attribution, by occlusion (the tweet
+    scored again without each word, by the backend that answered)."""
+
+    method: Literal["occlusion"]
+    words: list[WordAttribution]
+
+
 class BatchPrediction(BaseModel):
     """The answers for a batch, in the order of its items."""
 

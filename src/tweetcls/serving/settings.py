@@ -129,8 +129,9 @@ class ServeSettings(RequestLogSettings):
     """uvicorn's log level (also of this package's messages)."""
     # access control (tweetcls.serving.auth, .ratelimit, .headers)
     api_keys: list[SecretStr] = Field([], json_schema_extra=SECRET)
-    """API keys, comma-separated; with keys (or --api_key_file), /predict, /predict/csv, /drift
-    and /metrics need 'Authorization: Bearer KEY' (/health, /ready, /version, / stay open).
+    """API keys, comma-separated; with keys (or --api_key_file), /predict, /explain,
+    /predict/csv, /drift and /metrics need 'Authorization: Bearer KEY' (/health, /ready,
+    /version, / stay open).
     Each 16+ characters of A-Z a-z 0-9 - . _ ~ + / (then = padding); prefer the variable or
     the file to the flag, which other users can see in the process list."""
     api_key_file: Path | None = None

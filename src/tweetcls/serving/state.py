@@ -56,8 +56,11 @@ class Service:
             raise ApiError(503, NOT_LOADED)
         return self.model
 
-    async def probabilities(self, texts: list[str], keywords: list[str | None]) -> list[float]:
-        """Probability of "disaster" per tweet, through the micro-batcher.
+    async def probabilities(
+        self, texts: list[str], keywords: list[str | None], logged: bool = True
+    ) -> list[float]:
+        """Probability of "disaster" per tweet, through the micro-batcher (``logged``: counted
+        in the metrics and the request log as predictions; not an explanation's variants).
 
         Raises:
             BatcherClosed: not loaded yet or shutting down.
@@ -67,7 +70,7 @@ class Service:
         if not self.ready or self.batcher is None:
             raise BatcherClosed(NOT_LOADED)
         try:
-            return await self.batcher.predict(texts, keywords)
+            return await self.batcher.predict(texts, keywords, logged)
         except (BatcherClosed, BatcherOverloaded):
             raise
         except Exception as err:
@@ -99,8 +102,16 @@ class Service:
 
         model = self.model
         assert model is not None and self.log is not None
+        size = len(jobs)
+        kept = [i for i, job in enumerate(jobs) if job.logged]
+        if len(kept) < size:  # an explanation's variants are not predictions
+            jobs = [jobs[i] for i in kept]
+            probabilities = [probabilities[i] for i in kept]
+            tokens = [tokens[i] for i in kept]
         labels = [model.label(p) for p in probabilities]
-        self.metrics.observe_batch(probabilities, labels, seconds)
+        self.metrics.observe_batch(probabilities, labels, seconds, size)
+        if not jobs:
+            return
         now = datetime.now(timezone.utc)
         version, backend = model.bundle.version, model.backend.name
         self.log.record(

@@ -5,17 +5,21 @@ The request models carry the settings' limits, so the router is built per app
 body type, a local of :func:`build_router`, as an object, not as a name.
 """
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tweetcls.inference.explain import EXPLANATIONS_KEY, MAX_WORDS, attributions, occlusions
 from tweetcls.serving.deps import ServiceDep
 from tweetcls.serving.errors import ERROR_RESPONSES, ApiError
 from tweetcls.serving.schemas import (
     BatchPrediction,
     CsvError,
+    ErrorBody,
+    Explanation,
     Prediction,
     build_request_model,
     read_upload,
@@ -54,6 +58,44 @@ def build_router(settings: ServeSettings) -> APIRouter:
         items = body.items
         result = await service.probabilities([i.text for i in items], [i.keyword for i in items])
         return JSONResponse({"predictions": [service.prediction(p) for p in result]})
+
+    @router.post(
+        "/explain",
+        response_model=Explanation,
+        responses={
+            404: {"model": ErrorBody, "description": "This model's explanations are off."},
+            **ERROR_RESPONSES,
+        },
+        summary="Classify one tweet and say why, word by word",
+    )
+    async def explain(body: Annotated[tweet_model, Body()], service: ServiceDep) -> Any:
+        """The prediction of ``{"text", "keyword"?}`` with each word's attribution: how much
+        the probability of "disaster" falls when the word is left out (the tweet and its
+        variants scored together; only the tweet is logged as a prediction). Available when
+        the bundle's attributions passed export's faithfulness check; 404 otherwise.
+        """
+        bundle = service.loaded().bundle
+        if not bundle.info.get(EXPLANATIONS_KEY, {}).get("faithful"):
+            raise ApiError(
+                404,
+                "explain: off for this model: its word attributions did not pass export's "
+                "faithfulness check (reports/export.json), or it was exported before the check",
+            )
+        words, variants = occlusions(body.text, MAX_WORDS)
+        (probability,), scored = await asyncio.gather(
+            service.probabilities([body.text], [body.keyword]),
+            service.probabilities(variants, [body.keyword] * len(variants), logged=False),
+        )
+        shares = attributions(words, probability, scored)
+        return JSONResponse(
+            {
+                **service.prediction(probability),
+                "method": "occlusion",
+                "words": [
+                    {"word": w, "attribution": a} for w, a in zip(words, shares, strict=True)
+                ],
+            }
+        )
 
     @router.post(
         "/predict/csv",
