@@ -2,9 +2,9 @@
 
 Routes (:mod:`tweetcls.serving.routes`): ``POST /predict`` (one tweet or a batch),
 ``POST /explain`` (one tweet, each word's attribution), ``POST /predict/csv`` (a CSV upload,
-answered with a predictions CSV), ``GET /health`` (alive), ``GET /ready`` (503 until the model is loaded and while shutting down), ``GET /version``,
-``GET /metrics`` (Prometheus), ``GET /drift`` (JSON or HTML), ``GET /`` (the web page),
-``/docs`` and ``/openapi.json``.
+answered with a predictions CSV), ``GET /health`` (alive), ``GET /ready`` (503 until the model
+is loaded and while shutting down), ``GET /version``, ``GET /metrics`` (Prometheus),
+``GET /drift`` (JSON or HTML), ``GET /`` (the web page), ``/docs`` and ``/openapi.json``.
 
 The lifespan loads the bundle and backend (unless ``tweetcls serve`` loaded them already),
 opens the request log, starts the micro-batcher and the periodic drift check; on shutdown it
