@@ -2,7 +2,9 @@
 
 Each bundle's backend (``onnx-int8`` by default) labels the same tweets in the same run:
 batch-1 latency in interleaved rounds (the bundles' order rotated each round, so a machine
-whose speed drifts treats them alike) and throughput at length-sorted batches of 32. Prints a
+whose speed drifts treats them alike), throughput at length-sorted batches of 32, and the
+latency of one word-attribution explanation (``inference.explain``: the tweet and one variant
+per word in one batch) on the first ``--reps`` tweets. Prints a
 Markdown table with each bundle's ratio to the first, and writes JSON::
 
     python scripts/bench_models.py --bundle minilm=runs/pipeline/serving \\
@@ -87,6 +89,15 @@ def main(argv: list[str] | None = None) -> dict:
             rows = order[begin : begin + args.batch]
             engines[name].predict_proba([texts[i] for i in rows], [keywords[i] for i in rows])
         throughput[name] = len(order) / (time.perf_counter() - start)
+    from tweetcls.inference.explain import explain
+
+    explained: dict[str, list[float]] = {}
+    for name in names:
+        explained[name] = []
+        for i in range(min(args.reps, len(texts))):
+            start = time.perf_counter()
+            explain(engines[name].predict_proba, texts[i], keywords[i])
+            explained[name].append((time.perf_counter() - start) * 1000)
     first = names[0]
     first_median = statistics.median([t for times in latency[first] for t in times])
     results = {
@@ -96,8 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     lines = [
         f"| bundle ({args.backend}) | batch-1 median ms | x {first} (per-round range) "
-        f"| tweets/s at sorted batch {args.batch} | size MB |",
-        "| --- | --- | --- | --- | --- |",
+        f"| tweets/s at sorted batch {args.batch} | explanation median ms (p95) | size MB |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         pooled = [t for times in latency[name] for t in times]
@@ -110,13 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
             "ratio_to_first": round(statistics.median(pooled) / first_median, 3),
             "ratio_rounds": [round(x, 3) for x in ratios],
             "tweets_per_s_batched": round(throughput[name], 1),
+            "explain_median_ms": round(statistics.median(explained[name]), 3),
+            "explain_p95_ms": round(float(np.percentile(explained[name], 95)), 3),
             "size_mb": sizes[name],
         }
         row = results["bundles"][name]
         lines.append(
             f"| {name} | {row['median_ms']:.2f} | {row['ratio_to_first']:.2f} "
             f"({min(ratios):.2f}-{max(ratios):.2f}) | {row['tweets_per_s_batched']:.0f} "
-            f"| {row['size_mb']} |"
+            f"| {row['explain_median_ms']:.1f} ({row['explain_p95_ms']:.1f}) | {row['size_mb']} |"
         )
     print(f"CPU: {results['machine']['model']} ({results['machine']['flags']})")
     print("\n".join(lines))

@@ -283,5 +283,6 @@ def test_bench_models_compares_bundles_side_by_side(tiny_bundle, processed_dir, 
     for row in results["bundles"].values():
         assert len(row["round_medians_ms"]) == 2 and row["tweets_per_s_batched"] > 0
         assert row["size_mb"] > 0
+        assert 0 < row["explain_median_ms"] <= row["explain_p95_ms"]
     printed = capsys.readouterr().out
     assert "| a |" in printed and "| b |" in printed and "CPU:" in printed
