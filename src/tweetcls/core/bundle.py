@@ -17,7 +17,7 @@ only the ``pytorch`` backend is available then.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,11 @@ def _check_info(path: Path, info: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: 'calibration.temperature' must be > 0, got {temperature!r}")
 
 
+def _temperature(info: dict[str, Any]) -> float:
+    """The calibration temperature of ``serving.json``'s contents (1: none recorded)."""
+    return float(info.get("calibration", {}).get("temperature", 1.0))
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A loaded serving bundle (or plain model directory).
@@ -131,11 +136,19 @@ class Bundle:
     threshold: float
     version: str
 
+    @classmethod
+    def of(cls, path: Path, meta: dict[str, Any], info: dict[str, Any], version: str) -> Bundle:
+        """The bundle of these files' contents; its threshold is fit's (``tweetcls.json``),
+        moved with the calibrated probabilities so that decisions stay the same."""
+        temperature = _temperature(info)
+        threshold = scaled_threshold(float(meta["threshold"]), temperature)
+        return cls(path=path, meta=meta, info=info, threshold=threshold, version=version)
+
     @property
     def temperature(self) -> float:
         """The temperature export fitted (``serving.json``'s ``calibration``; 1: none), by which
         every backend divides the model's logit margin (:mod:`tweetcls.core.calibration`)."""
-        return float(self.info.get("calibration", {}).get("temperature", 1.0))
+        return _temperature(self.info)
 
     @property
     def normaliser(self) -> int:
@@ -193,7 +206,4 @@ def load_bundle(path: str | Path) -> Bundle:
         version = info["version"]
     else:
         info, version = {}, weights_version(root)
-    bundle = Bundle(path=root, meta=meta, info=info, threshold=0.5, version=version)
-    # fit's threshold, moved with the calibrated probabilities so that decisions stay the same
-    threshold = scaled_threshold(float(meta["threshold"]), bundle.temperature)
-    return replace(bundle, threshold=threshold)
+    return Bundle.of(root, meta, info, version)

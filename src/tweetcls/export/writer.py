@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from tweetcls.core.bundle import (
     load_bundle,
     weights_version,
 )
-from tweetcls.core.calibration import calibrate, scaled_threshold
+from tweetcls.core.calibration import calibrate
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
@@ -99,7 +98,7 @@ def export_bundle(
             "versions": _library_versions(),
         }
         # the bundle as loading will see it; serving.json is written once, with its validation
-        bundle = Bundle(tmp, source.meta, info, source.threshold, info["version"])
+        bundle = Bundle.of(tmp, source.meta, info, info["version"])
         backends, probabilities = score_backends(bundle, val)
         results = compare_backends(val["target"].to_numpy(), probabilities, bundle.threshold)
         drop = results["pytorch"]["f1"] - results["onnx-int8"]["f1"]
@@ -121,8 +120,7 @@ def export_bundle(
         }
         for backend in backends.values():
             backend.temperature = temperature
-        threshold = scaled_threshold(source.threshold, temperature)
-        bundle = replace(bundle, info=info, threshold=threshold)
+        bundle = Bundle.of(tmp, source.meta, info, info["version"])  # the threshold moves
         # int8 parity holds on the CPU kind it was checked on: 8-bit dot products saturate on
         # CPUs without VNNI, so a bundle served on another kind may score differently
         info["validated_on_cpu_flags"] = cpu_flags()

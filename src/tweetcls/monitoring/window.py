@@ -11,8 +11,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 #: A duration back from now: up to 5 digits (and 3 decimals) and a unit (seconds to weeks).
-DURATION_PATTERN = r"^[0-9]{1,5}(\.[0-9]{1,3})?[smhdw]$"
-_DURATION = re.compile(r"([0-9]{1,5}(?:\.[0-9]{1,3})?)([smhdw])")
+#: (The same text is the OpenAPI schema's ``pattern``: a valid ECMA-262 regex too.)
+DURATION_PATTERN = r"^([0-9]{1,5}(?:\.[0-9]{1,3})?)([smhdw])$"
+_DURATION = re.compile(DURATION_PATTERN)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 #: RFC 3339's ``date-time`` (section 5.6; ``T`` and ``Z`` in either case, a leap second 60).
 _RFC3339 = re.compile(

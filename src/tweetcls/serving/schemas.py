@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 from tweetcls.core.csvfiles import CsvFormatError, FieldTooLargeError, read_csv_bytes
 from tweetcls.core.labels import LABEL_NAMES
+from tweetcls.inference.explain import MAX_WORDS
 
 #: Longest accepted keyword.
 MAX_KEYWORD_CHARS = 100
@@ -123,7 +124,7 @@ class WordAttribution(BaseModel):
     word: str
     attribution: float | None = Field(
         description="How much the probability of 'disaster' falls without this word (negative: "
-        "it rises); null for words past the first 64, which are not explained."
+        f"it rises); null for words past the first {MAX_WORDS}, which are not explained."
     )
 
 
