@@ -28,6 +28,7 @@ PREDICTION = {
     "label_name": LABEL_NAMES[0],
     "probability": 0.125,
     "model_version": "baseline",
+    "prediction_id": "00000000-0000-4000-8000-000000000000",
 }
 
 

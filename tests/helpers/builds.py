@@ -6,10 +6,14 @@ for the golden files. Every step is the real ``tweetcls`` command.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from helpers.paths import QUIET, SHORT_FIT, tiny_args
 from tweetcls.cli import main
+from tweetcls.core.bundle import INFO_FILE
+from tweetcls.inference.explain import EXPLANATIONS_KEY
 
 
 def build_processed(out: Path, raw_dir: Path, tiny_model_dir: Path) -> Path:
@@ -63,3 +67,13 @@ def build_bundle(model_dir: Path, out: Path, processed_dir: Path, raw_dir: Path)
         ]
     )
     return out
+
+
+def marked(tiny_bundle: Path, tmp_path: Path, faithful: bool) -> Path:
+    """A copy of the tiny bundle whose record says its attributions are (not) faithful."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    info = json.loads((copy / INFO_FILE).read_text())
+    info[EXPLANATIONS_KEY] = {**info[EXPLANATIONS_KEY], "faithful": faithful}
+    (copy / INFO_FILE).write_text(json.dumps(info))
+    return copy

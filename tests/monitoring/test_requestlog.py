@@ -78,9 +78,11 @@ def test_postgres_round_trip(postgres_url):  # noqa: F811
     with engine.connect() as connection:
         indexes = sa.inspect(connection).get_indexes(logtable.TABLE_NAME)
         connection.execute(sa.text(f"DROP TABLE {logtable.TABLE_NAME}"))
+        connection.execute(sa.text(f"DROP TABLE {logtable.FEEDBACK_TABLE_NAME}"))
         connection.commit()
     engine.dispose()
-    assert [index["column_names"] for index in indexes] == [["time"]]
+    columns = sorted(index["column_names"] for index in indexes)
+    assert columns == [["prediction_id"], ["time"]]  # prediction_id: POST /feedback's lookups
 
 
 def check_create_table_race(url: str) -> None:

@@ -4,12 +4,12 @@ attributions passed export's faithfulness check (a copy of the tiny bundle marke
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.builds import marked
 from helpers.servers import settings_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,16 +19,6 @@ from tweetcls.monitoring.logtable import TABLE_NAME
 from tweetcls.serving.app import create_app
 
 TWEET = {"text": "Forest fire near La Ronge Sask. Canada", "keyword": "wildfire"}
-
-
-def marked(tiny_bundle: Path, tmp_path: Path, faithful: bool) -> Path:
-    """A copy of the tiny bundle whose record says its attributions are (not) faithful."""
-    copy = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, copy)
-    info = json.loads((copy / INFO_FILE).read_text())
-    info[EXPLANATIONS_KEY] = {**info[EXPLANATIONS_KEY], "faithful": faithful}
-    (copy / INFO_FILE).write_text(json.dumps(info))
-    return copy
 
 
 def rows(database: Path) -> int:

@@ -3,12 +3,18 @@
 ``python -m tweetcls serve`` runs in a subprocess on a free port; headless Chromium (Playwright)
 classifies a typed tweet (label text and probability bar) and uploads a CSV whose downloaded
 predictions are checked row by row. With an API key (``TWEETCLS_API_KEYS``), the page asks for
-it, refuses a wrong one with a clear message and classifies once the right one is entered. The
-page's strict Content-Security-Policy must block nothing it needs.
+it, refuses a wrong one with a clear message and classifies once the right one is entered.
+"Why?" colours each word by its attribution (``POST /explain``, on a copy of the tiny bundle
+marked faithful, or ``$TWEETCLS_SCREENSHOT_BUNDLE``; a screenshot goes to
+``$TWEETCLS_SCREENSHOT_DIR`` when set, for the docs) or
+says in one line that this model does not explain (marked not faithful). "Wrong label?"
+stores a correction (``POST /feedback``) in the request-log database and says so, or says why
+not. The page's strict Content-Security-Policy must block nothing it needs.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -20,9 +26,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from helpers.builds import marked
 from helpers.servers import ServerProcess
 
 from tweetcls.core.bundle import load_bundle
+from tweetcls.monitoring.feedback import read_feedback
 from tweetcls.monitoring.requestlog import RequestLog
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -196,7 +204,8 @@ def test_the_page_asks_for_the_api_key(tiny_bundle: Path, tmp_path: Path) -> Non
             blocked = blocked_by_policy(page)
             page.goto(base + "/")
             assert page.locator("#key-card").is_hidden()  # not before a request needs it
-            assert page.locator("#model-version").inner_text().startswith("Model ")  # open
+            # open (and filled in after the page loads: wait for it)
+            expect(page.locator("#model-version")).to_have_text(re.compile(r"^Model "))
 
             page.fill("#tweet-text", TWEET)
             page.click("#classify")
@@ -238,3 +247,205 @@ def test_the_page_asks_for_the_api_key(tiny_bundle: Path, tmp_path: Path) -> Non
     assert refused == "The API key was not accepted: enter a valid key."
     assert label in ("Disaster", "Not a disaster")
     assert blocked == []
+
+
+def screenshot_bundle() -> Path | None:
+    """``$TWEETCLS_SCREENSHOT_BUNDLE``: a real bundle to serve for the docs' screenshots (the
+    tiny model's words all fall in the neutral bin), e.g. ``runs/pipeline/serving``."""
+    path = os.environ.get("TWEETCLS_SCREENSHOT_BUNDLE")
+    return Path(path) if path else None
+
+
+BINS = ["attr-n3", "attr-n2", "attr-n1", "attr-0", "attr-p1", "attr-p2", "attr-p3"]
+VALUE = re.compile(
+    r"^(?:([+\u2212])(\d+\.\d) points, towards (?:not a )?disaster|0\.0 points, no effect)$"
+)
+
+
+def expected_bin(title: str) -> str:
+    """The colour class of a word whose title is ``title`` (edges 2, 10, 25 points)."""
+    match = VALUE.match(title)
+    assert match, title
+    points = float(match[2] or 0)
+    strength = sum(points >= edge for edge in (2, 10, 25))
+    return "attr-0" if strength == 0 else f"attr-{'p' if match[1] == '+' else 'n'}{strength}"
+
+
+def test_why_colours_each_word(tiny_bundle: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("TWEETCLS_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    bundle = screenshot_bundle() or marked(tiny_bundle, tmp_path, True)
+    with (
+        running_server(bundle, tmp_path) as (base, _),
+        sync_playwright() as playwright,
+    ):
+        direct = httpx.post(f"{base}/explain", json={"text": TWEET, "keyword": "wildfire"})
+        shares = [-0.3, -0.12, -0.05, 0.001, 0.05, 0.12, 0.3, None]
+        every_bin = {
+            **direct.json(),
+            "words": [{"word": f"w{i}", "attribution": a} for i, a in enumerate(shares)],
+        }
+        browser = launch(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            blocked = blocked_by_policy(page)
+            page.goto(base + "/")
+            page.fill("#tweet-text", TWEET)
+            page.fill("#tweet-keyword", "wildfire")
+            page.click("#classify")
+            page.wait_for_selector("#result:not([hidden])")
+            assert page.locator("#explanation").is_hidden()  # opt-in: not asked yet
+            assert page.get_attribute("#explain", "aria-expanded") == "false"
+
+            page.focus("#explain")
+            page.keyboard.press("Enter")  # the keyboard opens it
+            page.wait_for_selector("#explanation:not([hidden])")
+            words = page.locator("#explanation-words .word")
+            shown = words.all_text_contents()
+            classes = [words.nth(i).get_attribute("class") for i in range(words.count())]
+            titles = [words.nth(i).get_attribute("title") for i in range(words.count())]
+            legend = [li.get_attribute("class") for li in page.locator(".legend li").all()]
+            assert page.get_attribute("#explain", "aria-expanded") == "true"
+            assert page.locator("#explain-error").is_hidden()
+            shot = shots / "explanation.png"
+            page.screenshot(path=str(shot), full_page=True)
+
+            page.click("#explain")  # hides it again
+            expect(page.locator("#explanation")).to_be_hidden()
+            assert page.get_attribute("#explain", "aria-expanded") == "false"
+
+            # every bin, and a word past the 64th (the tiny model's words are all near 0)
+            page.route("**/explain", lambda route: route.fulfill(json=every_bin))
+            page.click("#explain")
+            page.wait_for_selector("#explanation:not([hidden])")
+            every_class = [
+                word.get_attribute("class")
+                for word in page.locator("#explanation-words .word").all()
+            ]
+            page.screenshot(path=str(tmp_path / "every-bin.png"), full_page=True)
+            page.click("#explain")
+            page.unroute("**/explain")
+
+            # any other failure: one line, and the page goes on working
+            page.route(
+                "**/explain", lambda route: route.fulfill(status=500, json={"detail": "boom"})
+            )
+            page.click("#explain")
+            expect(page.locator("#explain-error")).to_have_text("Could not explain: boom")
+            assert page.locator("#explanation").is_hidden()
+            page.click("#classify")
+            expect(page.locator("#explain-error")).to_be_hidden()
+            assert page.locator("#result").is_visible() and page.locator("#error").is_hidden()
+            assert blocked == []
+        finally:
+            browser.close()
+
+    assert direct.status_code == 200, direct.text
+    assert shown == TWEET.split() == [w["word"] for w in direct.json()["words"]]
+    assert classes == [f"word attr {expected_bin(title)}" for title in titles]
+    for title, word in zip(titles, direct.json()["words"], strict=True):
+        match = VALUE.match(title)
+        signed = float(match[2] or 0) * (1 if match[1] == "+" else -1)
+        assert signed == pytest.approx(word["attribution"] * 100, abs=0.5)
+    assert legend == [f"attr {name}" for name in BINS]
+    assert every_class == [f"word attr {name}" for name in [*BINS, "attr-none"]]
+    assert shot.stat().st_size > 10_000
+
+
+def test_why_says_when_the_model_does_not_explain(tiny_bundle: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    bundle = marked(tiny_bundle, tmp_path, False)
+    with (
+        running_server(bundle, tmp_path, env={"TWEETCLS_API_KEYS": KEY}) as (base, _),
+        sync_playwright() as playwright,
+    ):
+        keyless = httpx.post(f"{base}/explain", json={"text": TWEET})
+        off = httpx.post(
+            f"{base}/explain", json={"text": TWEET}, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            blocked = blocked_by_policy(page)
+            page.goto(base + "/")
+            page.evaluate(f"sessionStorage.setItem('tweetcls.apiKey', '{KEY}')")
+            page.fill("#tweet-text", TWEET)
+            page.click("#classify")
+            page.wait_for_selector("#result:not([hidden])")
+            page.click("#explain")  # with the key, as /predict: a 404, not a 401
+            expect(page.locator("#explain-error")).to_be_visible()
+            message = page.locator("#explain-error").inner_text()
+            assert page.locator("#key-card").is_hidden()
+            assert page.locator("#explanation").is_hidden()
+            assert page.locator("#result").is_visible() and page.locator("#error").is_hidden()
+            assert blocked == []
+        finally:
+            browser.close()
+
+    assert keyless.status_code == 401 and off.status_code == 404
+    assert message == (
+        "No explanation for this model: its word attributions did not pass the faithfulness check."
+    )
+
+
+def test_mark_a_wrong_label(server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, database_url = server
+    note = "a test, not a fire"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            blocked = blocked_by_policy(page)
+            page.goto(base + "/")
+            assert page.locator("#feedback-form").is_hidden()  # nothing classified yet
+            page.fill("#tweet-text", TWEET)
+            with page.expect_response("**/predict") as answer:
+                page.click("#classify")
+            prediction = answer.value.json()
+            page.wait_for_selector("#feedback-form:not([hidden])")
+            other = "Not a disaster" if prediction["label"] == 1 else "Disaster"
+            expect(page.locator("#feedback-submit")).to_have_text(
+                f"Wrong label? Mark it as “{other}”"
+            )
+            status = page.locator("#feedback-status")
+            assert status.inner_text() == ""
+
+            page.fill("#feedback-note", note)
+            page.click("#feedback-submit")
+            expect(status).to_have_text(f"Thanks: recorded as “{other}” for review.")
+            page.click("#feedback-submit")  # the same correction again: nothing changes
+            expect(status).to_have_text(f"Already recorded as “{other}”; nothing changed.")
+            assert "error" not in (status.get_attribute("class") or "")
+
+            # any other answer (404, 409, 503): the server's message, marked as an error
+            page.route(
+                "**/feedback",
+                lambda route: route.fulfill(status=409, json={"detail": "label: conflict"}),
+            )
+            page.click("#feedback-submit")
+            expect(status).to_have_text("Could not record the correction: label: conflict")
+            assert "error" in status.get_attribute("class")
+            page.unroute("**/feedback")
+
+            page.click("#classify")  # a new classification: a fresh control
+            page.wait_for_selector("#feedback-form:not([hidden])")
+            expect(status).to_have_text("")
+            assert page.locator("#feedback-note").input_value() == ""
+            assert blocked == []
+        finally:
+            browser.close()
+
+    log = RequestLog(database_url)
+    try:
+        stored = read_feedback(log.engine)
+    finally:
+        log.close()
+    assert stored["prediction_id"].tolist() == [prediction["prediction_id"]]
+    row = stored.iloc[0]
+    assert (row["target"], row["predicted_label"]) == (1 - prediction["label"], prediction["label"])
+    assert row["note"] == note

@@ -66,6 +66,9 @@ COMMANDS: dict[str, Command] = {
     "export": Command("tweetcls.export.command", "build the ONNX fp32 + int8 serving bundle"),
     "serve": Command("tweetcls.serving.command", "serve a bundle over HTTP"),
     "drift": Command("tweetcls.monitoring.command", "test logged traffic for drift"),
+    "feedback": Command(
+        "tweetcls.monitoring.feedback", "export corrections and least sure tweets for review"
+    ),
 }
 
 

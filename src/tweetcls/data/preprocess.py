@@ -9,6 +9,17 @@ cannot divide, the cause), and nothing is written unless every check passes.
 Conflicting labels: a cleaned text that appears with both targets takes the majority target of
 its rows; a tie is ambiguous and the text is dropped. Exact duplicates (same cleaned text) are
 then collapsed to their first row, so no text can land in both train and val.
+
+Reviewed feedback (off by default; ``reviewed_feedback``, ``tweetcls preprocess
+--reviewed_feedback FILE``): a CSV a person has checked, with ``text`` and ``target`` (0/1) and
+optionally ``id``, ``keyword``, ``location`` (other columns, e.g. a note, are ignored), usually
+built from ``tweetcls feedback``'s export. Its rows are cleaned like the raw ones and go through
+the same rules among themselves (majority label per cleaned text, ties dropped, one row per
+text); then a reviewed label overrides the raw label of the same cleaned text: a correction is
+the point. The train/val split stays the one of the raw data alone, so reviewed rows never
+reshuffle it: a corrected text keeps its split (and first row's id) with the reviewed label, and
+a text new to the data goes to train with a new id (after the largest raw id, in file order).
+The report's ``reviewed_feedback`` section counts them.
 """
 
 from __future__ import annotations
@@ -126,6 +137,79 @@ def resolve_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, Deduplication
     )
 
 
+def read_reviewed(path: Path) -> pd.DataFrame:
+    """Read and validate a reviewed-feedback CSV (see the module's docstring).
+
+    Returns rows with :data:`TRAIN_COLUMNS`: ``keyword`` and ``location`` empty when absent,
+    ``id`` the file's own (any text; replaced when the row joins the data).
+
+    Raises:
+        DataValidationError: the file is missing or unreadable, a column is missing, a text is
+            empty (the request log holds texts only when the service ran with ``--log_text
+            true``: write them in) or a target is not 0 or 1 (label or remove each row).
+    """
+    if not path.is_file():
+        raise DataValidationError(f"{path}: reviewed feedback file not found")
+    table = read_csv_file(path, ("text", "target"), ("id", "keyword", "location"))
+    records = []
+    for row_number, (line, record) in enumerate(
+        table.records([c for c in TRAIN_COLUMNS if c in table.header]), start=1
+    ):
+        where = f"{path}: row {row_number} (line {line})"
+        if not record["text"].strip():
+            raise DataValidationError(
+                f"{where}, column 'text': empty text (the request log holds texts only when the "
+                "service runs with --log_text true: write the tweet in, or remove the row)"
+            )
+        if record["target"].strip() not in ("0", "1"):
+            raise DataValidationError(
+                f"{where}, column 'target': expected 0 or 1 (the reviewed label), got "
+                f"{record['target']!r}: label the row or remove it"
+            )
+        record["target"] = int(record["target"])
+        records.append({"id": "", "keyword": "", "location": "", **record})
+    return pd.DataFrame.from_records(records, columns=list(TRAIN_COLUMNS))
+
+
+def merge_reviewed(
+    train: pd.DataFrame, val: pd.DataFrame, reviewed: pd.DataFrame, first_id: int
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Apply cleaned reviewed rows to the split: see the module's docstring.
+
+    Args:
+        train: The de-duplicated training split of the raw data.
+        val: Its validation split.
+        reviewed: Cleaned reviewed rows (:func:`read_reviewed`, then :func:`clean_frame`).
+        first_id: The id of the first text new to the data.
+
+    Returns:
+        ``(train, val, counts)``: the splits with the reviewed labels and the new texts (at
+        the end of train), and the counts of the report's ``reviewed_feedback`` section.
+    """
+    resolved, dedup = resolve_duplicates(reviewed)
+    labels = resolved.set_index("text")["target"]
+    counts = {
+        "rows": len(reviewed),
+        "texts": len(resolved),
+        "duplicate_rows_removed": dedup.duplicate_rows_removed,
+        "conflicts_dropped_as_ties": dedup.conflicts_dropped_as_ties,
+    }
+    splits = []
+    for name, split in (("train", train), ("val", val)):
+        known = split["text"].isin(labels.index).to_numpy()
+        targets = split["target"].to_numpy(dtype=int, copy=True)
+        if known.any():
+            targets[known] = split["text"][known].map(labels).to_numpy(dtype=int)
+        counts[f"corrected_in_{name}"] = int(known.sum())
+        counts[f"labels_changed_in_{name}"] = int((targets != split["target"].to_numpy()).sum())
+        splits.append(split.assign(target=targets))
+    train, val = splits
+    new = resolved[~resolved["text"].isin(train["text"]) & ~resolved["text"].isin(val["text"])]
+    new = new.assign(id=range(first_id, first_id + len(new)))
+    counts["new_texts_in_train"] = len(new)
+    return pd.concat([train, new[train.columns]], ignore_index=False), val, counts
+
+
 def _balance(frame: pd.DataFrame) -> dict[str, float | int]:
     positives = int(frame["target"].sum())
     return {"rows": len(frame), "positive": positives, "positive_rate": positives / len(frame)}
@@ -184,16 +268,21 @@ def preprocess(
     tokenizer=None,
     normaliser: int = NORMALISER_VERSION,
     tokenizer_name: str | None = None,
+    reviewed_feedback: str | Path | None = None,
 ) -> dict:
     """Run the whole stage; return the report. ``tokenizer`` adds token-length percentiles,
     reported under ``tokenizer_name`` (the configured name: the directory a name resolved to
     names the machine that ran it); ``normaliser`` is the text normaliser's version, recorded
-    in ``preprocess.json``."""
+    in ``preprocess.json``; ``reviewed_feedback``: a reviewed CSV whose labels override the raw
+    ones (see the module's docstring), recorded in ``preprocess.json`` and the report."""
     check_val_fraction(val_fraction)
     check_normaliser(normaliser, "data.normaliser")
     raw_dir = Path(raw_dir)
     train_raw = read_raw_csv(raw_dir / "train.csv", TRAIN_COLUMNS)
     test_raw = read_raw_csv(raw_dir / "test.csv", TEST_COLUMNS)
+    reviewed = None
+    if reviewed_feedback is not None:
+        reviewed = clean_frame(read_reviewed(Path(reviewed_feedback)), normaliser)
     train_all, dedup = resolve_duplicates(clean_frame(train_raw, normaliser))
     test = clean_frame(test_raw, normaliser)
     check_split(train_all["target"], val_fraction, raw_dir / "train.csv")
@@ -205,6 +294,12 @@ def preprocess(
         random_state=split_seed,
     )
     settings = {"normaliser": normaliser, "val_fraction": val_fraction, "split_seed": split_seed}
+    merged = None
+    if reviewed is not None:
+        first_id = int(train_raw["id"].max()) + 1 if len(train_raw) else 1
+        train, val, merged = merge_reviewed(train, val, reviewed, first_id)
+        merged = {"path": str(reviewed_feedback), **merged}
+        settings["reviewed_feedback"] = {"path": str(reviewed_feedback), "rows": merged["rows"]}
     report = {
         "raw": {"train": _balance(train_raw), "test_rows": len(test_raw)},
         "normaliser": normaliser,
@@ -214,6 +309,8 @@ def preprocess(
         "val": _balance(val),
         "test": {"rows": len(test)},
     }
+    if merged is not None:
+        report["reviewed_feedback"] = merged
     if tokenizer is not None:
         report["token_length"] = {
             "tokenizer": tokenizer_name or tokenizer.name_or_path,

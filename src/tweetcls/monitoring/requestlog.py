@@ -7,7 +7,13 @@ transaction. When the queue is full the records are dropped and counted in
 An unreachable database is an outage, not an error: the writer holds its batch and retries with
 backoff while :attr:`RequestLog.status` says ``degraded``.
 
-The database, its table and the URL checks are :mod:`tweetcls.monitoring.logtable`'s.
+Each record carries the prediction id the service answered with (chosen before the record is
+queued), so :meth:`RequestLog.add_feedback` can find its row once it is written. Feedback is
+written at once, in the caller's thread (the service runs it in its thread pool), not queued:
+its answer says what the database holds.
+
+The database, its tables, their migrations and the URL checks are
+:mod:`tweetcls.monitoring.logtable`'s.
 """
 
 from __future__ import annotations
@@ -24,21 +30,21 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import (
-    IntegrityError,
     InterfaceError,
     NoSuchModuleError,
     OperationalError,
-    ProgrammingError,
     SQLAlchemyError,
 )
 
 from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.monitoring.logtable import (
     COLUMNS,
+    Feedback,
     PredictionRecord,
     create_log_engine,
-    metadata,
+    create_schema,
     prediction_log,
+    store_feedback,
     utc,
 )
 
@@ -182,17 +188,11 @@ class RequestLog:
         return row
 
     def _create_schema(self) -> None:
-        """Create the table (and its indexes) unless it exists.
-
-        Server workers open one database at the same moment: another may create the table
-        between this one's check and its ``CREATE TABLE``, which then fails ("already exists"
-        on SQLite, a duplicate on PostgreSQL). The second attempt finds the table and creates
-        nothing; a failure that was not that race fails again and is raised.
-        """
-        try:
-            metadata.create_all(self.engine)
-        except (OperationalError, ProgrammingError, IntegrityError):
-            metadata.create_all(self.engine)
+        """Create the tables (and their indexes) that are missing; upgrade older ones in place
+        (:func:`~tweetcls.monitoring.logtable.create_schema`, safe when workers race)."""
+        added = create_schema(self.engine)
+        if added:
+            logger.info("request log: upgraded %s: added %s", self.url, ", ".join(added))
         self._schema_ready = True
 
     def _insert(self, rows: list[dict[str, Any]]) -> bool:
@@ -321,3 +321,25 @@ class RequestLog:
         frame = pd.DataFrame(rows, columns=list(COLUMNS))
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
         return frame
+
+    def add_feedback(self, prediction_id: str, label: int, note: str | None = None) -> Feedback:
+        """Store that the prediction ``prediction_id`` was wrong and ``label`` is right, at
+        once (:func:`~tweetcls.monitoring.logtable.store_feedback`: its rules, idempotent).
+
+        Raises:
+            UnknownPrediction: no written record has this id (see :meth:`flush`).
+            FeedbackConflict: ``label`` is the model's own, or the prediction was already
+                corrected to the other label.
+            RequestLogUnavailable: the database cannot be reached, or the log is closed.
+        """
+        if self._closed:
+            raise RequestLogUnavailable("request log: closed (the service is shutting down)")
+        try:
+            if not self._schema_ready:
+                self._create_schema()
+            return store_feedback(self.engine, prediction_id, label, note)
+        except SQLAlchemyError as err:
+            what = f"request log: cannot write feedback to {self.url}: {_reason(err)}"
+            if is_outage(err):
+                raise RequestLogUnavailable(what) from None
+            raise ConfigError(what) from None

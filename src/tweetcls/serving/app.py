@@ -2,7 +2,8 @@
 
 Routes (:mod:`tweetcls.serving.routes`): ``POST /predict`` (one tweet or a batch),
 ``POST /explain`` (one tweet, each word's attribution), ``POST /predict/csv`` (a CSV upload,
-answered with a predictions CSV), ``GET /health`` (alive), ``GET /ready`` (503 until the model
+answered with a predictions CSV), ``POST /feedback`` (a correction of a logged prediction),
+``GET /health`` (alive), ``GET /ready`` (503 until the model
 is loaded and while shutting down), ``GET /version``, ``GET /metrics`` (Prometheus),
 ``GET /drift`` (JSON or HTML), ``GET /`` (the web page), ``/docs`` and ``/openapi.json``.
 
@@ -33,7 +34,7 @@ from tweetcls.serving.headers import add_browser_middleware
 from tweetcls.serving.limits import OTHER_BODY_LIMIT, BodyLimit, body_limits
 from tweetcls.serving.loading import LoadedModel, load_model
 from tweetcls.serving.metrics import MetricsMiddleware, ServiceMetrics
-from tweetcls.serving.routes import drift, health, predict, web
+from tweetcls.serving.routes import drift, feedback, health, predict, web
 from tweetcls.serving.routes import metrics as metrics_route
 from tweetcls.serving.settings import ServeSettings
 from tweetcls.serving.state import Service
@@ -111,10 +112,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> FastAPI:
     """The service for ``settings``.
 
-    Access control (off by default): with API keys, ``/predict``, ``/predict/csv``, ``/drift``
-    and ``/metrics`` need ``Authorization: Bearer <key>`` and may be rate limited
-    (:mod:`tweetcls.serving.auth`); every answer carries security headers, and CORS is on for
-    ``settings.cors_origins`` (:mod:`tweetcls.serving.headers`).
+    Access control (off by default): with API keys, ``/predict``, ``/explain``, ``/predict/csv``,
+    ``/feedback``, ``/drift`` and ``/metrics`` need ``Authorization: Bearer <key>`` and may be
+    rate limited (:mod:`tweetcls.serving.auth`); every answer carries security headers, and
+    CORS is on for ``settings.cors_origins`` (:mod:`tweetcls.serving.headers`).
 
     Args:
         settings: Model directory, backend, batching and input limits, database URL.
@@ -133,6 +134,7 @@ def create_app(settings: ServeSettings, model: LoadedModel | None = None) -> Fas
     app.state.service = service
     routers = [  # (router, protected by the API keys and rate limit)
         (predict.build_router(settings), True),
+        (feedback.router, True),  # corrections of logged predictions: as /predict
         (health.router, False),  # probes and rollout checks: never a key
         (metrics_route.router, True),
         (drift.router, True),

@@ -1,8 +1,9 @@
 """API keys and rate limits of the protected routes, checked before a request body is read.
 
-The protected routes are ``/predict``, ``/explain``, ``/predict/csv``, ``/drift`` and
-``/metrics``; ``/health``, ``/ready``, ``/version``, the page, its files and the docs stay open
-(probes and rollout checks call them without a key; they reveal no settings and no traffic).
+The protected routes are ``/predict``, ``/explain``, ``/predict/csv``, ``/feedback``,
+``/drift`` and ``/metrics``; ``/health``, ``/ready``, ``/version``, the page, its files and the
+docs stay open (probes and rollout checks call them without a key; they reveal no settings and
+no traffic).
 With keys, a request is let in when its ``Authorization: Bearer <key>`` is one of them; then,
 with a rate limit, when its key (without keys: its client IP) is within the limit
 (:mod:`tweetcls.serving.ratelimit`).
@@ -243,6 +244,7 @@ def warn_if_open(settings: ServeSettings) -> None:
     if not settings.access_keys() and not is_loopback(settings.host):
         logger.warning(
             "serving on %s without API keys: anyone who reaches it may call /predict, "
-            "/drift and /metrics (set --api_keys or --api_key_file)",
+            "/explain, /predict/csv, /feedback, /drift and /metrics (set --api_keys or "
+            "--api_key_file)",
             settings.host,
         )

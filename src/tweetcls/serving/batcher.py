@@ -65,6 +65,8 @@ class Job:
         logged: A prediction to record (metrics, request log); ``False`` for the variants an
             explanation scores.
         taken: ``time.perf_counter()`` when its micro-batch was taken from the queue.
+        prediction_id: The id the request log records it under (the service's answer gives
+            it, for ``POST /feedback``); ``None``: none.
     """
 
     text: str
@@ -73,6 +75,7 @@ class Job:
     future: asyncio.Future[float] = field(repr=False)
     logged: bool = True
     taken: float = 0.0
+    prediction_id: str | None = None
 
 
 class MicroBatcher:
@@ -136,9 +139,14 @@ class MicroBatcher:
         return len(self._pending)
 
     def submit(
-        self, texts: Sequence[str], keywords: Sequence[str | None], logged: bool = True
+        self,
+        texts: Sequence[str],
+        keywords: Sequence[str | None],
+        logged: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> list[Job]:
-        """Queue tweets; await ``asyncio.gather(*(job.future for job in jobs))`` for results.
+        """Queue tweets; await ``asyncio.gather(*(job.future for job in jobs))`` for results
+        (``ids``: each tweet's prediction id, see :class:`Job`).
 
         Raises:
             BatcherClosed: not started, or closing.
@@ -158,8 +166,10 @@ class MicroBatcher:
                 )
         create_future = self._loop.create_future
         jobs = [
-            Job(text, keyword, received, create_future(), logged)
-            for text, keyword in zip(texts, keywords, strict=True)
+            Job(text, keyword, received, create_future(), logged, prediction_id=prediction_id)
+            for text, keyword, prediction_id in zip(
+                texts, keywords, ids or [None] * len(texts), strict=True
+            )
         ]
         self._pending.extend(jobs)
         self._wakeup.set()
@@ -168,11 +178,15 @@ class MicroBatcher:
         return jobs
 
     async def predict(
-        self, texts: Sequence[str], keywords: Sequence[str | None], logged: bool = True
+        self,
+        texts: Sequence[str],
+        keywords: Sequence[str | None],
+        logged: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> list[float]:
         """Probabilities of the tweets, computed in micro-batches with other requests
-        (``logged``: see :class:`Job`)."""
-        jobs = self.submit(texts, keywords, logged)
+        (``logged``, ``ids``: see :class:`Job`)."""
+        jobs = self.submit(texts, keywords, logged, ids)
         if len(jobs) == 1:
             return [await jobs[0].future]
         return list(await asyncio.gather(*(job.future for job in jobs)))

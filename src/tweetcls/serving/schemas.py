@@ -9,13 +9,16 @@ built per app by :func:`build_request_model`; the OpenAPI schema shows them.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from tweetcls.core.csvfiles import CsvFormatError, FieldTooLargeError, read_csv_bytes
 from tweetcls.core.labels import LABEL_NAMES
 from tweetcls.inference.explain import MAX_WORDS
+from tweetcls.monitoring.logtable import MAX_NOTE_CHARS
 
 #: Longest accepted keyword.
 MAX_KEYWORD_CHARS = 100
@@ -116,6 +119,12 @@ class Prediction(BaseModel):
     label_name: Literal[LABEL_NAMES]
     probability: float = Field(ge=0, le=1, description="Probability of 'disaster'.")
     model_version: str = Field(description="Version of the model that answered.")
+    prediction_id: str = Field(
+        description="Id of this prediction in the request log: send it to POST /feedback when "
+        "the label is wrong. The log writes it within moments of the answer; a record the log "
+        "dropped (overload, outage) cannot be referred to (404).",
+        json_schema_extra={"format": "uuid"},
+    )
 
 
 class WordAttribution(BaseModel):
@@ -160,6 +169,58 @@ class ErrorBody(BaseModel):
     """Every 4xx/5xx answer: one message naming the field or the cause."""
 
     detail: str
+
+
+# ------------------------------------------------------------------------ POST /feedback
+class FeedbackRequest(BaseModel):
+    """A logged prediction was wrong: its id (from the prediction's answer) and the right
+    label."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prediction_id": "3f2b8c1e-9d4a-4c55-8a7e-0b6f1d2c3a4b",
+                    "label": 0,
+                    "note": "a film review, not a fire",
+                }
+            ]
+        },
+    )
+
+    prediction_id: UUID = Field(description="The `prediction_id` of a /predict or /explain answer.")
+    label: Literal[0, 1] = Field(description="The right label: 1 = about a real disaster, 0 = not.")
+    note: str | None = Field(
+        default=None,
+        max_length=MAX_NOTE_CHARS,
+        description=f"Why, for the reviewer (at most {MAX_NOTE_CHARS} characters).",
+    )
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, value: str | None) -> str | None:
+        """Blank: none; text that is not valid Unicode (a lone surrogate): refused."""
+        if value is None or not value.strip():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (lone surrogate)") from None
+        return value
+
+
+class FeedbackRecord(BaseModel):
+    """A stored correction and the prediction it corrects."""
+
+    prediction_id: str = Field(json_schema_extra={"format": "uuid"})
+    label: Literal[0, 1] = Field(description="The right label.")
+    label_name: Literal[LABEL_NAMES]
+    note: str | None = Field(description="The note stored with the first such correction.")
+    time: datetime = Field(description="When the correction was stored (UTC).")
+    predicted_label: Literal[0, 1] = Field(description="The label the model gave.")
+    probability: float = Field(ge=0, le=1, description="The model's probability of 'disaster'.")
+    model_version: str = Field(description="Version of the model that answered.")
 
 
 # ---------------------------------------------------------------- CSV upload (POST /predict/csv)

@@ -69,9 +69,10 @@ def read_key_file(path: Path) -> tuple[str, ...]:
 
 
 class ServeSettings(RequestLogSettings):
-    """Serve a model over HTTP: POST /predict (one tweet or a batch), POST /predict/csv, GET
-    /health, /ready, /version, /metrics (Prometheus), /drift, the web page at / and the API docs
-    at /docs. Each flag can also be set by its environment variable (TWEETCLS_MODEL, ...)."""
+    """Serve a model over HTTP: POST /predict (one tweet or a batch), POST /explain, POST
+    /predict/csv, POST /feedback, GET /health, /ready, /version, /metrics (Prometheus), /drift,
+    the web page at / and the API docs at /docs. Each flag can also be set by its environment
+    variable (TWEETCLS_MODEL, ...)."""
 
     model: Path
     """Serving bundle (`tweetcls export`) or plain model directory."""
@@ -130,8 +131,8 @@ class ServeSettings(RequestLogSettings):
     # access control (tweetcls.serving.auth, .ratelimit, .headers)
     api_keys: list[SecretStr] = Field([], json_schema_extra=SECRET)
     """API keys, comma-separated; with keys (or --api_key_file), /predict, /explain,
-    /predict/csv, /drift and /metrics need 'Authorization: Bearer KEY' (/health, /ready,
-    /version, / stay open).
+    /predict/csv, /feedback, /drift and /metrics need 'Authorization: Bearer KEY' (/health,
+    /ready, /version, / stay open).
     Each 16+ characters of A-Z a-z 0-9 - . _ ~ + / (then = padding); prefer the variable or
     the file to the flag, which other users can see in the process list."""
     api_key_file: Path | None = None

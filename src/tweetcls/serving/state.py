@@ -57,10 +57,15 @@ class Service:
         return self.model
 
     async def probabilities(
-        self, texts: list[str], keywords: list[str | None], logged: bool = True
+        self,
+        texts: list[str],
+        keywords: list[str | None],
+        logged: bool = True,
+        ids: list[str] | None = None,
     ) -> list[float]:
         """Probability of "disaster" per tweet, through the micro-batcher (``logged``: counted
-        in the metrics and the request log as predictions; not an explanation's variants).
+        in the metrics and the request log as predictions; not an explanation's variants;
+        ``ids``: the prediction id each is logged under, for ``POST /feedback``).
 
         Raises:
             BatcherClosed: not loaded yet or shutting down.
@@ -70,7 +75,7 @@ class Service:
         if not self.ready or self.batcher is None:
             raise BatcherClosed(NOT_LOADED)
         try:
-            return await self.batcher.predict(texts, keywords, logged)
+            return await self.batcher.predict(texts, keywords, logged, ids)
         except (BatcherClosed, BatcherOverloaded):
             raise
         except Exception as err:
@@ -126,6 +131,7 @@ class Service:
                 model_version=version,
                 backend=backend,
                 text=job.text,
+                prediction_id=job.prediction_id,
             )
             for job, count, probability, label in zip(
                 jobs, tokens, probabilities, labels, strict=True

@@ -4,7 +4,8 @@
 stored in the bundle as ``drift_reference.json``); :func:`compare` (:mod:`.compare`) tests a
 window of the request log (:meth:`tweetcls.monitoring.requestlog.RequestLog.read`) against it,
 one test per feature (:mod:`.stattests`), into a :class:`DriftReport` (:mod:`.report`: JSON,
-summary line, HTML):
+summary line, HTML whose pictures, reference and live histograms over the same bins and the
+positive rate over time, come from :mod:`.pictures`):
 
 ========================  ==============================  ==============================
 feature                   test (scipy)                    effect size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -10,7 +11,14 @@ import numpy as np
 import pandas as pd
 
 from tweetcls.core.errors import ConfigError
-from tweetcls.monitoring.drift.features import normalize_keyword, words
+from tweetcls.monitoring.drift.features import OTHER, normalize_keyword, words
+from tweetcls.monitoring.drift.pictures import (
+    Histogram,
+    RateSeries,
+    category_histogram,
+    numeric_histogram,
+    rate_series,
+)
 from tweetcls.monitoring.drift.reference import check_reference
 from tweetcls.monitoring.drift.report import DriftReport, FeatureDrift
 from tweetcls.monitoring.drift.stattests import (
@@ -75,8 +83,13 @@ def compare(
     window_start = _as_utc(since) or (_as_utc(times.min()) if times is not None else None)
     window_end = _as_utc(until) or (_as_utc(times.max()) if times is not None else None)
     features: list[FeatureDrift] = []
+    histograms: list[Histogram] = []
+    rates: RateSeries | None = None
     if n >= min_samples:
-        features = _feature_tests(reference, traffic, alpha)
+        features, histograms = _feature_tests(reference, traffic, alpha)
+        if times is not None and times.notna().all():
+            reference_rate = reference.get("positive_rate", {}).get("rate")
+            rates = rate_series(times, traffic["label"], reference_rate)
     tested = [f for f in features if f.status == "ok"]
     share = sum(f.drifted for f in tested) / len(tested) if tested else 0.0
     status = "ok" if tested else "insufficient_data"
@@ -92,30 +105,40 @@ def compare(
         until=window_end,
         features=tuple(features),
         created_at=datetime.now(timezone.utc),
+        histograms=tuple(histograms),
+        rate_series=rates,
     )
 
 
 def _feature_tests(
     reference: Mapping[str, Any], traffic: pd.DataFrame, alpha: float
-) -> list[FeatureDrift]:
+) -> tuple[list[FeatureDrift], list[Histogram]]:
+    """Every feature's verdict, and the histogram of each tested feature (the report's
+    pictures; the positive rate's is :func:`rate_series`)."""
     texts = None
     if "text" in traffic.columns and traffic["text"].notna().any():
         texts = [str(t) for t in traffic["text"].dropna()]
     lengths = _numbers(traffic["text_length"])
     features = [ks_test("text_length", reference["text_length"], lengths, alpha)]
+    histograms = [numeric_histogram("text_length", reference["text_length"], lengths)]
     tokens = reference["token_count"]
+    counts = None
     if tokens["source"] == "words":
-        if texts is None:
-            features.append(skipped("token_count", _NO_TEXTS))
-        else:
+        if texts is not None:
             counts = np.asarray([len(words(t)) for t in texts], float)
-            features.append(ks_test("token_count", tokens, counts, alpha))
     elif "token_count" in traffic.columns and traffic["token_count"].notna().any():
-        features.append(ks_test("token_count", tokens, _numbers(traffic["token_count"]), alpha))
+        counts = _numbers(traffic["token_count"])
+    if counts is None:
+        why = _NO_TEXTS if tokens["source"] == "words" else "no token counts logged"
+        features.append(skipped("token_count", why))
     else:
-        features.append(skipped("token_count", "no token counts logged"))
+        features.append(ks_test("token_count", tokens, counts, alpha))
+        histograms.append(numeric_histogram("token_count", tokens, counts))
     keywords = [normalize_keyword(k) for k in traffic["keyword"]]
     features.append(keyword_test(reference["keyword"], keywords, alpha))
+    histograms.append(
+        category_histogram("keyword", reference["keyword"]["counts"], Counter(keywords))
+    )
     if "positive_rate" in reference:
         labels = _numbers(traffic["label"])
         features.append(rate_test(reference["positive_rate"], labels, alpha))
@@ -124,12 +147,18 @@ def _feature_tests(
     if "probability" in reference:
         probabilities = _numbers(traffic["probability"])
         features.append(ks_test("probability", reference["probability"], probabilities, alpha))
+        histograms.append(numeric_histogram("probability", reference["probability"], probabilities))
     if "words" in reference:
         if texts is None:
             features.append(skipped("words", _NO_TEXTS))
         else:
             features.append(words_test(reference["words"], texts, alpha))
-    return features
+            top = reference["words"]["top"]  # as the test counts them: the rest is OTHER
+            ref_words = {**top, OTHER: reference["words"]["other"]}
+            live_words = Counter(w if w in top else OTHER for t in texts for w in words(t))
+            histograms.append(category_histogram("words", ref_words, live_words))
+    tested = {f.name for f in features if f.status == "ok"}
+    return features, [h for h in histograms if h.feature in tested]
 
 
 def _numbers(column: pd.Series) -> np.ndarray:

@@ -7,6 +7,8 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from tweetcls.monitoring.drift.pictures import Histogram, RateSeries
+
 
 @dataclass(frozen=True)
 class FeatureDrift:
@@ -57,6 +59,9 @@ class DriftReport:
         until: end of the window (UTC), if known.
         features: per-feature results.
         created_at: when the report was made (UTC).
+        histograms: reference and live histogram of each tested feature but the positive
+            rate (the HTML report's pictures; not in :meth:`to_dict`).
+        rate_series: the positive rate over the window's traffic (HTML only too).
     """
 
     status: str
@@ -70,10 +75,13 @@ class DriftReport:
     until: datetime | None
     features: tuple[FeatureDrift, ...]
     created_at: datetime
+    histograms: tuple[Histogram, ...] = ()
+    rate_series: RateSeries | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (datetimes as ISO 8601 strings)."""
+        """JSON-able dict (datetimes as ISO 8601 strings), without the pictures' data."""
         data = asdict(self)
+        del data["histograms"], data["rate_series"]
         for key in ("since", "until", "created_at"):
             value = data[key]
             data[key] = None if value is None else value.isoformat()
@@ -97,17 +105,21 @@ class DriftReport:
         )
 
     def to_html(self) -> str:
-        """A self-contained HTML report (inline CSS, no scripts or external resources)."""
-        from jinja2 import Environment, select_autoescape
+        """A self-contained HTML report (inline CSS and SVG pictures, no scripts or external
+        resources)."""
+        from jinja2 import Environment, FunctionLoader, select_autoescape
 
-        template_text = (
-            resources.files("tweetcls.serving")
-            .joinpath("templates/drift.html.j2")
-            .read_text(encoding="utf-8")
+        templates = resources.files("tweetcls.serving").joinpath("templates")
+        env = Environment(
+            loader=FunctionLoader(lambda name: templates.joinpath(name).read_text("utf-8")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
         )
-        env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
         env.filters["num"] = _format_number
-        return env.from_string(template_text).render(report=self, summary=self.summary())
+        return env.get_template("drift.html.j2").render(
+            report=self,
+            summary=self.summary(),
+            histograms={h.feature: h for h in self.histograms},
+        )
 
 
 def _format_number(value: Any) -> str:

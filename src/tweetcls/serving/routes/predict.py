@@ -7,6 +7,7 @@ body type, a local of :func:`build_router`, as an object, not as a name.
 
 import asyncio
 from typing import Annotated, Any
+from uuid import uuid4
 
 from fastapi import APIRouter, Body, File, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -35,6 +36,12 @@ def _download_name(filename: str | None) -> str:
     return f"{safe}-predictions.csv"
 
 
+def _new_ids(count: int) -> list[str]:
+    """Fresh prediction ids: chosen here, before the request log writes its rows (in batches,
+    off the request's thread), so the answer can carry the id the row will hold."""
+    return [str(uuid4()) for _ in range(count)]
+
+
 def build_router(settings: ServeSettings) -> APIRouter:
     """The prediction routes with the limits of ``settings`` (text length, batch, upload)."""
     tweet_model, _, body_type = build_request_model(settings.max_chars, settings.max_items)
@@ -50,14 +57,25 @@ def build_router(settings: ServeSettings) -> APIRouter:
         """``{"text", "keyword"?}`` gives one prediction; ``{"items": [...]}`` a list in order.
 
         Each prediction has ``label`` (1 = disaster), ``label_name``, ``probability`` (of
-        disaster) and ``model_version``.
+        disaster), ``model_version`` and ``prediction_id`` (for ``POST /feedback``).
         """
         if isinstance(body, tweet_model):
-            (probability,) = await service.probabilities([body.text], [body.keyword])
-            return JSONResponse(service.prediction(probability))
+            ids = _new_ids(1)
+            (probability,) = await service.probabilities([body.text], [body.keyword], ids=ids)
+            return JSONResponse({**service.prediction(probability), "prediction_id": ids[0]})
         items = body.items
-        result = await service.probabilities([i.text for i in items], [i.keyword for i in items])
-        return JSONResponse({"predictions": [service.prediction(p) for p in result]})
+        ids = _new_ids(len(items))
+        result = await service.probabilities(
+            [i.text for i in items], [i.keyword for i in items], ids=ids
+        )
+        return JSONResponse(
+            {
+                "predictions": [
+                    {**service.prediction(p), "prediction_id": i}
+                    for p, i in zip(result, ids, strict=True)
+                ]
+            }
+        )
 
     @router.post(
         "/explain",
@@ -82,14 +100,16 @@ def build_router(settings: ServeSettings) -> APIRouter:
                 "faithfulness check (reports/export.json), or it was exported before the check",
             )
         words, variants = occlusions(body.text, MAX_WORDS)
+        ids = _new_ids(1)
         (probability,), scored = await asyncio.gather(
-            service.probabilities([body.text], [body.keyword]),
+            service.probabilities([body.text], [body.keyword], ids=ids),
             service.probabilities(variants, [body.keyword] * len(variants), logged=False),
         )
         shares = attributions(words, probability, scored)
         return JSONResponse(
             {
                 **service.prediction(probability),
+                "prediction_id": ids[0],
                 "method": "occlusion",
                 "words": [
                     {"word": w, "attribution": a} for w, a in zip(words, shares, strict=True)

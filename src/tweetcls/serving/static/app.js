@@ -1,4 +1,6 @@
-// The tweetcls web page: one tweet through POST /predict, a CSV file through POST /predict/csv.
+// The tweetcls web page: one tweet through POST /predict (and, on request, POST /explain: each
+// word coloured by its attribution), a CSV file through POST /predict/csv. A classified tweet
+// can be marked wrong: POST /feedback with its prediction_id and the other label (and a note).
 // When the service wants an API key (401), the page asks for it, keeps it in sessionStorage
 // (this tab only) and sends it as "Authorization: Bearer <key>" on its requests.
 "use strict";
@@ -7,9 +9,16 @@ const LABEL_TEXT = { 0: "Not a disaster", 1: "Disaster" };
 const KEY_STORAGE = "tweetcls.apiKey";
 const KEY_NEEDED = "This service needs an API key: enter it to continue.";
 const KEY_REFUSED = "The API key was not accepted: enter a valid key.";
+const NOT_FAITHFUL =
+  "No explanation for this model: its word attributions did not pass the faithfulness check.";
+// A word's colour bin: |attribution| in points of probability (0-100) below 2 is neutral
+// (attr-0), then 2-10, 10-25, 25 or more (attr-p1..p3 towards disaster, attr-n1..n3 away).
+const BIN_EDGES = [2, 10, 25];
 
 let memoryKey = ""; // where sessionStorage is unavailable
 let retryWithKey = null; // the action a 401 stopped, run again once a key is entered
+let classified = null; // the body of the tweet last classified: what "Why?" explains
+let predicted = null; // the /predict answer shown: what "Wrong label?" corrects
 
 function show(element, visible) {
   element.hidden = !visible;
@@ -97,12 +106,157 @@ function showPrediction(prediction) {
   show(document.getElementById("result"), true);
 }
 
+// |attribution| in points of probability, to one decimal as shown (its bin follows it)
+function points(attribution) {
+  return Math.round(Math.abs(attribution) * 1000) / 10;
+}
+
+function attributionClass(attribution) {
+  if (attribution === null) return "attr-none";
+  const strength = BIN_EDGES.filter((edge) => points(attribution) >= edge).length;
+  if (strength === 0) return "attr-0";
+  return `attr-${attribution > 0 ? "p" : "n"}${strength}`;
+}
+
+function attributionText(attribution) {
+  if (attribution === null) return "not explained (past the 64th word)";
+  const shown = points(attribution).toFixed(1);
+  if (shown === "0.0") return "0.0 points, no effect";
+  return attribution > 0
+    ? `+${shown} points, towards disaster`
+    : `−${shown} points, towards not a disaster`;
+}
+
+function hideExplanation() {
+  const button = document.getElementById("explain");
+  button.setAttribute("aria-expanded", "false");
+  button.textContent = "Why? Show each word's part";
+  show(document.getElementById("explanation"), false);
+  show(document.getElementById("explain-error"), false);
+}
+
+function showExplanation(explanation) {
+  const words = document.getElementById("explanation-words");
+  words.replaceChildren();
+  for (const { word, attribution } of explanation.words) {
+    const span = document.createElement("span");
+    span.className = `word attr ${attributionClass(attribution)}`;
+    span.textContent = word;
+    span.title = attributionText(attribution);
+    const value = document.createElement("span"); // the value for screen readers
+    value.className = "visually-hidden";
+    value.textContent = ` (${span.title})`;
+    words.append(span, value, " ");
+  }
+  const button = document.getElementById("explain");
+  button.setAttribute("aria-expanded", "true");
+  button.textContent = "Hide each word's part";
+  show(document.getElementById("explanation"), true);
+}
+
+async function explainTweet() {
+  const button = document.getElementById("explain");
+  const error = document.getElementById("explain-error");
+  if (button.getAttribute("aria-expanded") === "true" || !classified) {
+    hideExplanation();
+    return;
+  }
+  show(error, false);
+  button.disabled = true;
+  try {
+    const response = await apiFetch(
+      "/explain",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(classified),
+      },
+      explainTweet,
+    );
+    if (response.status === 404) {
+      error.textContent = NOT_FAITHFUL; // the route's only 404: explanations are off
+      show(error, true);
+      return;
+    }
+    if (!response.ok) throw new Error(await errorMessage(response));
+    showExplanation(await response.json());
+  } catch (err) {
+    error.textContent = `Could not explain: ${err.message}`;
+    show(error, true);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setFeedbackStatus(message, failed) {
+  const status = document.getElementById("feedback-status");
+  status.textContent = message;
+  status.classList.toggle("error", failed);
+}
+
+// The "Wrong label?" control for the prediction shown (none: hidden), with no note and no status.
+function resetFeedback(prediction) {
+  predicted = prediction && prediction.prediction_id ? prediction : null;
+  document.getElementById("feedback-note").value = "";
+  setFeedbackStatus("", false);
+  const button = document.getElementById("feedback-submit");
+  button.disabled = false;
+  if (predicted) {
+    button.textContent = `Wrong label? Mark it as “${LABEL_TEXT[1 - predicted.label]}”`;
+  }
+  show(document.getElementById("feedback-form"), Boolean(predicted));
+}
+
+// A binary classifier's right label, when its own is wrong, is the other one.
+async function sendFeedback() {
+  const target = predicted;
+  if (!target) return;
+  const button = document.getElementById("feedback-submit");
+  const note = document.getElementById("feedback-note").value.trim();
+  const body = { prediction_id: target.prediction_id, label: 1 - target.label };
+  if (note) body.note = note;
+  setFeedbackStatus("Sending…", false);
+  button.disabled = true;
+  try {
+    const response = await apiFetch(
+      "/feedback",
+      {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      },
+      sendFeedback,
+    );
+    if (response.status !== 201 && response.status !== 200) {
+      throw new Error(await errorMessage(response));
+    }
+    const stored = await response.json();
+    const name = LABEL_TEXT[stored.label];
+    if (predicted !== target) return; // another tweet was classified meanwhile
+    setFeedbackStatus(
+      response.status === 201
+        ? `Thanks: recorded as “${name}” for review.`
+        : `Already recorded as “${name}”; nothing changed.`,
+      false,
+    );
+  } catch (err) {
+    if (predicted === target) {
+      setFeedbackStatus(`Could not record the correction: ${err.message}`, true);
+    }
+  } finally {
+    if (predicted === target) button.disabled = false;
+  }
+}
+
 async function classifyTweet() {
   const error = document.getElementById("error");
   const button = document.getElementById("classify");
   const text = document.getElementById("tweet-text").value;
   const keyword = document.getElementById("tweet-keyword").value.trim();
   show(error, false);
+  hideExplanation();
+  resetFeedback(null);
+  classified = null;
   if (!text.trim()) {
     error.textContent = "Type or paste a tweet first.";
     show(error, true);
@@ -121,7 +275,10 @@ async function classifyTweet() {
       classifyTweet,
     );
     if (!response.ok) throw new Error(await errorMessage(response));
-    showPrediction(await response.json());
+    const prediction = await response.json();
+    showPrediction(prediction);
+    resetFeedback(prediction);
+    classified = body;
   } catch (err) {
     show(document.getElementById("result"), false);
     error.textContent = `Could not classify: ${err.message}`;
@@ -197,7 +354,9 @@ function onSubmit(id, action) {
 
 onSubmit("tweet-form", classifyTweet);
 onSubmit("csv-form", classifyFile);
+onSubmit("feedback-form", sendFeedback);
 document.getElementById("key-form").addEventListener("submit", useKey);
+document.getElementById("explain").addEventListener("click", explainTweet);
 document.getElementById("forget-key").addEventListener("click", () => storeKey(""));
 show(document.getElementById("key-status"), Boolean(storedKey()));
 showVersion();
