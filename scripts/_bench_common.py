@@ -1,5 +1,6 @@
-"""What the benchmarks share (``bench_train_overhead.py``, ``bench_train_mfu.py``, and the
-free ports of ``bench_serve.py``; the tests' servers use them too).
+"""What the benchmarks share (``bench_train_overhead.py``, ``bench_train_mfu.py``; the host
+details of ``bench_serve.py`` and ``bench_models.py``; free ports, which the tests' servers use
+too).
 
 Progress on stderr, the report on stdout, and the same JSON layout for the training benchmarks:
 ``meta`` (run details), ``rows`` (one object per table row) and ``report`` (the printed
@@ -12,8 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import json
+import os
+import platform
 import socket
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,3 +69,54 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+#: CPU flags that decide inference speed.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
+
+
+def host_info(versions: Sequence[str] = ()) -> dict[str, Any]:
+    """The machine: CPU model (``lscpu``, else ``/proc/cpuinfo``) and which of ``CPU_FLAGS`` it
+    has, CPU counts, load average, the checkout's commit (``-dirty`` with uncommitted changes),
+    Python, and the installed version of each package of ``versions`` (None: missing)."""
+
+    def run(*command: str) -> str:
+        return subprocess.run(
+            command, capture_output=True, text=True, check=True, timeout=10
+        ).stdout
+
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    fields: dict[str, str] = {}
+    for command in (["lscpu"], ["cat", "/proc/cpuinfo"]):
+        try:
+            lines = run(*command).splitlines()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        for key, _, value in (line.partition(":") for line in lines):
+            key = {"model name": "Model name", "flags": "Flags"}.get(key.strip(), key.strip())
+            fields.setdefault(key, value.strip())
+    try:
+        git = ("git", "-C", str(CONFIGS.parent))
+        commit: str | None = run(*git, "rev-parse", "--short", "HEAD").strip()
+        commit += "-dirty" if run(*git, "status", "--porcelain", "--untracked-files=no") else ""
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    flags = set(fields.get("Flags", "").split())
+    cores = [int(fields.get(key) or 0) for key in ("Core(s) per socket", "Socket(s)")]
+    return {
+        "cpu_model": fields.get("Model name") or platform.processor() or platform.machine(),
+        "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+        "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "physical_cores": (cores[0] * cores[1]) or None,
+        "commit": commit,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": list(os.getloadavg()),
+        "versions": {name: version(name) for name in versions},
+    }

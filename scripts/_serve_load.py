@@ -1,26 +1,21 @@
-"""The load generator of ``bench_serve.py``: a lean process that sends ``POST /predict``.
+"""The open-loop load generator of ``bench_serve.py``: a lean process that sends ``POST
+/predict`` at Poisson arrivals (the closed loop is wrk, see ``wrk_predict.lua``).
+
+No compiled open-loop generator is installable here: wrk2, vegeta, k6 and oha have no Debian 12
+package (``apt-cache policy`` knows none of them), and Debian's ``hey -q`` and ``siege``
+throttle the connections of a closed loop, which is not an open loop.
 
 Run as ``python scripts/_serve_load.py`` with a JSON spec on stdin; it prints its raw results
 as JSON on stdout. It imports only the standard library, psutil and the HTTP client (aiohttp
-when installed, else httpx; uvloop when installed), so it starts in a fraction of a second and
-takes little CPU from the server. Request bodies are serialized before the clock starts; per
-request it records a status and times, nothing else.
-
-Two modes (``spec["mode"]``):
-
-* ``closed``: ``clients`` tasks, one keep-alive connection each; a client sends its next
-  request as soon as the previous one is answered.
-* ``open``: Poisson arrivals at ``rate`` requests/s (exponential gaps from a seeded RNG, the
-  schedule fixed before the start). Each arrival is an independent request on a pool of up to
-  ``pool`` connections; latency runs from the *scheduled* time, so a generator that falls
-  behind cannot hide queueing (no coordinated omission). An arrival sent more than
-  ``late_ms`` after its time counts as ``late``; one that finds all ``pool`` connections busy
-  is not sent and counts as ``dropped``: the generator never waits for an answer before
-  sending, so it never turns closed-loop.
-
-Both measure only requests started (closed) or scheduled (open) after ``warmup`` seconds, for
-``duration`` seconds, and the CPU used by this process and by the server's process tree (the
-uvicorn supervisor and its workers) over that window.
+when installed, else httpx; uvloop when installed), so it starts in a fraction of a second.
+Arrivals come at ``rate`` requests/s (exponential gaps from a seeded RNG, the schedule fixed
+before the start). Each is an independent request on a pool of up to ``pool`` connections;
+latency runs from the *scheduled* time, so a generator that falls behind cannot hide queueing
+(no coordinated omission). An arrival sent more than ``late_ms`` after its time counts as
+``late``; one that finds all ``pool`` connections busy is not sent and counts as ``dropped``:
+the generator never waits for an answer before sending, so it never turns closed-loop. Only
+arrivals scheduled after ``warmup`` seconds are measured, for ``duration`` seconds, with the
+CPU used by this process and by the server's process tree over that window.
 """
 
 from __future__ import annotations
@@ -83,26 +78,27 @@ class _Client:
         await (self.session.close() if self.aiohttp else self.session.aclose())
 
 
-class _CpuMeter:
-    """CPU seconds of this process and of the server's process tree."""
-
-    def __init__(self, server_pid: int) -> None:
-        self.server = psutil.Process(server_pid)
-
-    def __call__(self) -> tuple[float, float]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        server = 0.0
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process ``pid`` and its descendants (the server's supervisor and workers)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return total
+    for proc in procs:
         try:
-            procs = [self.server, *self.server.children(recursive=True)]
+            times = proc.cpu_times()
         except psutil.NoSuchProcess:
-            procs = []
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            server += times.user + times.system
-        return usage.ru_utime + usage.ru_stime, server
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _cpu(server_pid: int) -> tuple[float, float]:
+    """CPU seconds of this process and of the server's process tree."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, tree_cpu(server_pid)
 
 
 def arrival_offsets(rate: float, seconds: float, seed: int) -> list[float]:
@@ -116,10 +112,8 @@ def arrival_offsets(rate: float, seconds: float, seed: int) -> list[float]:
 async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one spec; return latencies (ms, successes), failures by kind and counters."""
     bodies = [body.encode() for body in spec["bodies"]]
-    url, mode = spec["url"], spec["mode"]
-    connections = spec["clients"] if mode == "closed" else spec["pool"]
+    url, connections = spec["url"], spec["pool"]
     client = _Client(spec["http"], connections, spec["timeout"])
-    cpu = _CpuMeter(spec["server_pid"])
     latencies: list[float] = []
     failures: Counter[str] = Counter()
     counts = Counter(late=0, dropped=0, sent=0, retry_after=0, shed=0)
@@ -127,16 +121,12 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
     measure_from = start + spec["warmup"]
     stop_at = measure_from + spec["duration"]
     marks: list[tuple[float, tuple[float, float]]] = []  # (time, CPU seconds) at the start
-    last_end = measure_from
 
     def record(origin: float, status: int | str, retry_after: bool) -> None:
-        nonlocal last_end
-        done = time.perf_counter()
         if origin < measure_from:
             return
-        last_end = max(last_end, done)
         if status == 200:
-            latencies.append((done - origin) * 1000)
+            latencies.append((time.perf_counter() - origin) * 1000)
             return
         failures[str(status)] += 1
         if status == 503:
@@ -149,12 +139,6 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
         except Exception as err:  # any failure to get an answer counts as an error
             status, retry_after = type(err).__name__, False
         record(origin, status, retry_after)
-
-    async def closed_client(first: int) -> None:
-        index = first
-        while (sent := time.perf_counter()) < stop_at:
-            await send(sent, bodies[index % len(bodies)])
-            index += spec["clients"]
 
     async def open_schedule() -> None:
         in_flight: set[asyncio.Task] = set()
@@ -178,26 +162,21 @@ async def _drive(spec: dict[str, Any]) -> dict[str, Any]:
 
     async def mark_window_start() -> None:
         await asyncio.sleep(max(measure_from - time.perf_counter(), 0))
-        marks.append((time.perf_counter(), cpu()))
+        marks.append((time.perf_counter(), _cpu(spec["server_pid"])))
 
     try:
         await asyncio.sleep(max(start - time.perf_counter(), 0))
-        if mode == "closed":
-            drivers = [closed_client(i) for i in range(spec["clients"])]
-        else:
-            drivers = [open_schedule()]
-        await asyncio.gather(mark_window_start(), *drivers)
+        await asyncio.gather(mark_window_start(), open_schedule())
     finally:
         await client.close()
-    # closed: first measured start to last measured answer; open: the arrival window
-    window = last_end - measure_from if mode == "closed" else stop_at - measure_from
     marked_at, begin = marks[0]
     elapsed = time.perf_counter() - marked_at  # CPU: window start to the last answer
-    used = [(end - first) / elapsed for first, end in zip(begin, cpu(), strict=True)]
+    end = _cpu(spec["server_pid"])
+    used = [(e - b) / elapsed for b, e in zip(begin, end, strict=True)]
     return {
         "latencies_ms": latencies,
         "failures": dict(failures),
-        "duration_s": window,
+        "duration_s": stop_at - measure_from,
         "client_cpu": used[0],
         "server_cpu": used[1],
         **counts,

@@ -1,23 +1,17 @@
 """Open-loop load of ``bench_serve.py --open_loop``: capacity search, then fixed loads.
 
-Arrivals are Poisson at a fixed rate (see ``_serve_load.py``: seeded exponential gaps, a
-large connection pool, latency from the scheduled time, late and dropped arrivals counted).
-
-**Capacity** of a server configuration: the highest rate with 0 errors and p99 <= 1 s
-(``CAPACITY_P99_MS``) over a short step (``--step_warmup`` + ``--step_duration`` s) with the
-generator on time (at most 5% of arrivals late, none dropped). Search: a geometric ramp from
-``--start_rate``, times ``--ramp_factor`` per step, until a step does not pass (or
-``--max_rate`` is reached); if the first step already fails, the ramp goes down instead, down
-to 1 req/s. Then ``--bisect_steps`` bisections between the last passing and the first failing
-rate, at their geometric mean, stopping early once they are within 5%. The capacity is the
-highest passing rate; ``limited_by`` says whether the service, the generator or
-``--max_rate`` bounded it. Each step's seed differs, so no two steps replay the same gaps.
-
-Then, for ``--duration`` s after ``--warmup`` s: 50% and 80% of the capacity on the same
-server (target at 80% for onnx-int8: p99 <= 50 ms, 0 errors), and 150% (overload) on a server
-restarted with ``--max_queue`` = ``--server_max_queue`` (so that it sheds load instead of
-queueing seconds of work): the share answered 503 (with and without ``Retry-After``), the p99
-of the 200s and the errors other than 503.
+Arrivals are Poisson at a fixed rate (``_serve_load.py``). **Capacity**: the highest rate with
+0 errors and p99 <= 1 s (``CAPACITY_P99_MS``) over a short step (``--step_warmup`` +
+``--step_duration`` s) with the generator on time (at most 5% of arrivals late, none
+dropped). Search: a geometric ramp from ``--start_rate`` (times ``--ramp_factor``) until a
+step does not pass or ``--max_rate`` (downwards to 1 req/s if the first fails), then
+``--bisect_steps`` bisections at the geometric mean, stopping within 5%; ``limited_by`` says
+whether the service, the generator or ``--max_rate`` bounded it. Each step has its own seed.
+Then ``--duration`` s after ``--warmup`` s at 50% and 80% of capacity on the same server
+(target at 80% for onnx-int8: p99 <= 50 ms, 0 errors), and 150% on a server restarted with
+``--max_queue`` = ``--server_max_queue`` and ``--overload_args`` (it sheds instead of
+queueing seconds of work): the share answered 503 (with ``Retry-After``), the p99 of the
+200s, the other errors.
 """
 
 from __future__ import annotations

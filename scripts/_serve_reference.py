@@ -1,24 +1,21 @@
-"""Reference throughput of ``bench_serve.py``: the backend's own best tweets/s, no HTTP.
+"""Reference throughput of ``bench_serve.py``: the backend alone, no HTTP.
 
-Per backend, ``predict_proba`` (tokenization included, as in the service) runs in a loop over
-batches of distinct real tweets, in two layouts on the same cores as the server:
+``Backend.score`` (tokenization included, as in the service) runs in a loop over batches of
+distinct real tweets, on the server's cores, in groups of processes run at once (rates
+summed). **Ideal** (:func:`ideal_cells`): one process with the runtime's default threads,
+then one single-thread process per CPU the server may use; length-sorted batches of each
+``--reference_batches`` size (the pool sorted by token count, cut into full batches) and
+random ones of each ``--reference_unsorted`` size (the padding cost). **Matched**
+(:func:`matched_cell`): what the service saw at one client count: one process per worker
+with its threads, random batches of its mean micro-batch size (sizes ``floor`` and ``ceil``
+of it mixed to that mean), scored under its ``max_batch_tokens``.
 
-* one process with the runtime's default threads (all cores), and
-* N single-thread processes at once, N = the CPUs the server may use (its pinning, else
-  ``os.sched_getaffinity``); their rates are summed.
-
-All 1 + N processes load the backend at the same time (a waiting one takes no CPU).
-
-Cells: length-sorted batches of each ``--reference_batches`` size (the pool sorted by token
-count and cut into consecutive full batches) and shuffled batches of each
-``--reference_unsorted`` size (random lengths: the padding cost). Each process visits its
-batches in a seeded random order (a different one per process), so any stretch of the run is
-a fair sample of the pool's lengths. The processes of a layout run every cell in step: the
-parent sends each cell a common start time ``t0`` and end ``t1`` (``time.monotonic``,
-system-wide on Linux); batches run untimed until ``t0`` (``--reference_warmup``), and those
-started in ``[t0, t1)`` are timed (``--reference_duration``). A process's rate is its timed
-tweets over the span from its first timed batch's start to its last one's end. The
-reference of a backend is its best cell.
+Each process visits its batches in a seeded random order of its own, so any stretch is a fair
+sample of the lengths. A group runs each cell in step: the parent sends a common start ``t0``
+and end ``t1`` (``time.monotonic``, system-wide on Linux); batches run untimed until ``t0``,
+those started in ``[t0, t1)`` are timed. A process's rate is its timed tweets over the span
+from its first timed batch's start to its last one's end; its CPU time over that span
+(``time.process_time``: all its threads) gives the CPU seconds per tweet.
 
 A worker is ``python scripts/_serve_reference.py``: a JSON spec on its first stdin line, then
 ``go t0 t1 cell`` lines; it answers ``ready`` once loaded and one JSON line per cell.
@@ -41,22 +38,33 @@ from _serve_report import ReferenceResult
 SCRIPT = Path(__file__).resolve()
 
 
-def cells(sorted_sizes: Sequence[int], unsorted_sizes: Sequence[int]) -> list[tuple[int, bool]]:
-    """``(batch, sorted)`` of every cell, sorted ones first."""
-    return [(b, True) for b in sorted_sizes] + [(b, False) for b in unsorted_sizes]
+def ideal_cells(sorted_sizes: Sequence[int], unsorted_sizes: Sequence[int]) -> list[list]:
+    """``[batch, sorted, max_batch_tokens]`` of every ideal cell, sorted ones first."""
+    return [[b, True, 0] for b in sorted_sizes] + [[b, False, 0] for b in unsorted_sizes]
 
 
-def make_batches(tokens: Sequence[int], batch: int, by_length: bool, seed: int) -> list[list[int]]:
+def matched_cell(mean_batch: float, max_batch_tokens: int) -> list:
+    """The cell of a service that formed micro-batches of ``mean_batch`` tweets on average."""
+    return [mean_batch, False, max_batch_tokens]
+
+
+def make_batches(
+    tokens: Sequence[int], batch: float, by_length: bool, seed: int
+) -> list[list[int]]:
     """Index batches of ``batch`` tweets: cut from the pool sorted by ``tokens`` (or shuffled
-    with ``seed``), full batches only, in an order shuffled with ``seed``."""
+    with ``seed``), full batches only, in an order shuffled with ``seed``. A fractional
+    ``batch`` (unsorted only) mixes sizes ``floor`` and ``ceil`` of it to that mean."""
     order = list(range(len(tokens)))
     rng = random.Random(seed)
     if by_length:
         order.sort(key=lambda i: tokens[i])
     else:
         rng.shuffle(order)
-    size = min(batch, len(order))
-    batches = [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
+    low, share = (len(order), 0.0) if batch >= len(order) else (int(batch), batch % 1)
+    batches, start = [], 0
+    while start + (size := max(1, low + (share > 0 and rng.random() < share))) <= len(order):
+        batches.append(order[start : start + size])
+        start += size
     rng.shuffle(batches)
     return batches
 
@@ -64,10 +72,12 @@ def make_batches(tokens: Sequence[int], batch: int, by_length: bool, seed: int) 
 def worker_main() -> None:
     """One reference process (see the module docstring)."""
     spec = json.loads(sys.stdin.readline())
+    import numpy as np
     from transformers.utils import logging as hf_logging
 
     from tweetcls.core.bundle import load_bundle
     from tweetcls.inference.backends import load_backend
+    from tweetcls.inference.base import token_chunks
 
     hf_logging.disable_progress_bar()
     engine = load_backend(load_bundle(Path(spec["model"])), spec["backend"], spec["threads"])
@@ -83,29 +93,34 @@ def worker_main() -> None:
         if line.strip() == "quit":
             break
         _, t0, t1, cell = line.split()
-        batch, by_length = spec["cells"][int(cell)]
+        batch, by_length, budget = spec["cells"][int(cell)]
         batches = make_batches(tokens, batch, by_length, spec["seed"] + 1000 * spec["index"])
         batch_texts = [[texts[i] for i in b] for b in batches]
         batch_keywords = [[keywords[i] for i in b] for b in batches]
         real = [sum(tokens[i] for i in b) for b in batches]
-        padded = [len(b) * max(tokens[i] for i in b) for b in batches]
-        timed = {"tweets": 0, "real": 0, "padded": 0, "first": None, "last": None}
+        padded = []
+        for b in batches:
+            lengths = np.sort([tokens[i] for i in b])
+            chunks = token_chunks(lengths, budget) if budget > 0 else [slice(None)]
+            padded.append(sum(len(lengths[c]) * int(lengths[c][-1]) for c in chunks))
+        timed = dict.fromkeys(("tweets", "real", "padded", "first", "last", "cpu0", "cpu1"), 0.0)
         n = 0
         while (begin := time.monotonic()) < float(t1):
-            k = n % len(batches)
-            engine.predict_proba(batch_texts[k], batch_keywords[k])
+            k, cpu = n % len(batches), time.process_time()
+            engine.score(batch_texts[k], batch_keywords[k], max_batch_tokens=budget)
             n += 1
             if begin >= float(t0):
-                timed["first"] = timed["first"] or begin
-                timed["last"] = time.monotonic()
+                if not timed["first"]:
+                    timed["first"], timed["cpu0"] = begin, cpu
+                timed["last"], timed["cpu1"] = time.monotonic(), time.process_time()
                 timed["tweets"] += len(batches[k])
                 timed["real"] += real[k]
                 timed["padded"] += padded[k]
-        span = (timed["last"] - timed["first"]) if timed["first"] else 0.0
+        span = timed["last"] - timed["first"]
         result = {
-            "tweets": timed["tweets"],
-            "seconds": span,
+            "tweets": int(timed["tweets"]),
             "tweets_per_s": timed["tweets"] / span if span > 0 else 0.0,
+            "cpu_s": timed["cpu1"] - timed["cpu0"],
             "real_tokens": timed["real"],
             "padded_tokens": timed["padded"],
         }
@@ -149,23 +164,25 @@ def measure(
     model: Path,
     backend: str,
     tweets: Sequence[dict[str, Any]],
-    processes: int,
-    cell_list: Sequence[tuple[int, bool]],
+    groups: Sequence[tuple[int, int | None]],
+    cell_list: Sequence[list],
     warmup: float,
     duration: float,
     log_dir: Path,
     seed: int = 0,
     startup_timeout: float = 300.0,
+    clients: Sequence[int | None] = (),
 ) -> list[ReferenceResult]:
-    """Every cell in one all-threads process, then in ``processes`` single-thread ones at once.
+    """Every cell in each group of ``(processes, threads)``, one group after the other; the
+    rows of matched cells carry the client count of ``clients`` (one per cell).
 
-    All ``1 + processes`` workers load at the same time (a waiting worker takes no CPU).
+    All workers of all groups load at the same time (a waiting worker takes no CPU).
     """
-    layouts = [(None, 0)] + [(1, i) for i in range(processes)]
+    layouts = [(threads, g, i) for g, (n, threads) in enumerate(groups) for i in range(n)]
     procs: list[subprocess.Popen] = []
-    logs = [log_dir / f"reference-{backend}-{t or 'auto'}-{i}.log" for t, i in layouts]
+    logs = [log_dir / f"reference-{backend}-{g}-{t or 'auto'}-{i}.log" for t, g, i in layouts]
     try:
-        for (threads, index), log in zip(layouts, logs, strict=True):
+        for (threads, _, index), log in zip(layouts, logs, strict=True):
             with log.open("wb") as err:
                 procs.append(
                     subprocess.Popen(
@@ -186,16 +203,16 @@ def measure(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"reference workers not ready after {startup_timeout:.0f} s")
         results = []
-        for group, threads in ((slice(0, 1), None), (slice(1, None), 1)):
-            for number, (batch, by_length) in enumerate(cell_list):
+        for g, (_, threads) in enumerate(groups):
+            group = [k for k, layout in enumerate(layouts) if layout[1] == g]
+            for number, (batch, by_length, budget) in enumerate(cell_list):
                 t0 = time.monotonic() + 0.05 + warmup
-                for proc in procs[group]:
-                    _send(proc, f"go {t0} {t0 + duration} {number}")
+                for k in group:
+                    _send(procs[k], f"go {t0} {t0 + duration} {number}")
                 rows = [
-                    json.loads(_read_line(proc, log, f"in cell {number}"))
-                    for proc, log in zip(procs[group], logs[group], strict=True)
+                    json.loads(_read_line(procs[k], logs[k], f"in cell {number}")) for k in group
                 ]
-                real = sum(r["real_tokens"] for r in rows)
+                real, done = sum(r["real_tokens"] for r in rows), sum(r["tweets"] for r in rows)
                 results.append(
                     ReferenceResult(
                         backend=backend,
@@ -203,10 +220,13 @@ def measure(
                         threads=threads,
                         batch=batch,
                         sorted=by_length,
-                        tweets=sum(r["tweets"] for r in rows),
+                        tweets=done,
                         tweets_per_s=sum(r["tweets_per_s"] for r in rows),
                         padding=sum(r["padded_tokens"] for r in rows) / real if real else 0.0,
                         process_tweets_per_s=[r["tweets_per_s"] for r in rows],
+                        max_batch_tokens=budget,
+                        cpu_s_per_tweet=sum(r["cpu_s"] for r in rows) / done if done else None,
+                        clients=clients[number] if clients else None,
                     )
                 )
         return results

@@ -2,8 +2,9 @@
 
 The service starts exactly as deployed: ``python -m tweetcls serve ...`` with the command line
 of :func:`tweetcls.serving.command.serve_argv`. The minimal app of ``--baseline`` starts as
-``python scripts/_serve_baseline_app.py --port P``. The load generator is
-``python scripts/_serve_load.py`` (a spec on stdin, raw results on stdout).
+``python scripts/_serve_baseline_app.py --port P``. The closed loop is ``wrk -t1 -c<clients>``
+with ``wrk_predict.lua`` (:func:`run_wrk`), the open loop ``python scripts/_serve_load.py`` (a
+spec on stdin, raw results on stdout; :func:`run_client`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from tweetcls.core.errors import TweetclsError
 
 HERE = Path(__file__).resolve().parent
 LOAD_SCRIPT = HERE / "_serve_load.py"
+WRK_SCRIPT = HERE / "wrk_predict.lua"
 BASELINE_APP = HERE / "_serve_baseline_app.py"
 
 
@@ -196,29 +200,73 @@ def check_alive(proc: subprocess.Popen, log: Path) -> None:
         raise ServerError(f"server died during the run:\n{log_tail(log)}")
 
 
+def parse_wrk(stdout: str) -> dict[str, Any]:
+    """The ``wrk_result {json}`` line that ``wrk_predict.lua``'s ``done()`` prints."""
+    for line in stdout.splitlines():
+        if line.startswith("wrk_result "):
+            return json.loads(line.removeprefix("wrk_result "))
+    raise RuntimeError(f"wrk printed no result line:\n{stdout[-3000:]}")
+
+
+def run_wrk(
+    url: str, bodies: Path, clients: int, seconds: int, args: argparse.Namespace, server_pid: int
+) -> dict[str, Any]:
+    """A closed loop of ``clients`` connections by one wrk thread for ``seconds`` (wrk takes
+    whole seconds). Returns wrk's result line (see ``wrk_predict.lua``) with ``server_cpu_s``
+    (the server's process tree, psutil), ``client_cpu_s`` (wrk, ``RUSAGE_CHILDREN``) and the
+    wall time ``wall_s`` of the wrk process."""
+    from _serve_load import tree_cpu
+
+    progress(f"load: {clients} clients, {seconds} s (wrk)")
+    command = [args.wrk, "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(WRK_SCRIPT)]
+    command += [f"--timeout={math.ceil(args.request_timeout)}s", url, "--", str(bodies)]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server, start = tree_cpu(server_pid), time.perf_counter()
+    with pinned(args.client_cpus):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    wall, server = time.perf_counter() - start, tree_cpu(server_pid) - server
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    client = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return parse_wrk(proc.stdout) | {"server_cpu_s": server, "client_cpu_s": client, "wall_s": wall}
+
+
+def batch_totals(url: str, workers: int) -> tuple[float, float]:
+    """``(sum, count)`` of the service's ``tweetcls_batch_size`` histogram (tweets per model
+    call) from ``GET /metrics``, over all workers: each worker keeps its own, and a new
+    connection lands on any of them, so ``8 x workers`` scrapes are taken and their distinct
+    figures summed (the load has stopped, so a worker's figures do not change)."""
+    seen = set()
+    for _ in range(8 * workers if workers > 1 else 1):
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+        lines = [line for line in text.splitlines() if line[:1] != "#" and " " in line]
+        values = dict(line.rsplit(" ", 1) for line in lines)
+        seen.add(tuple(float(values[f"tweetcls_batch_size_{k}"]) for k in ("sum", "count")))
+    return sum(s for s, _ in seen), sum(c for _, c in seen)
+
+
 def run_client(
     url: str,
     bodies: Sequence[bytes],
     args: argparse.Namespace,
     server_pid: int,
     *,
-    clients: int | None = None,
-    rate: float | None = None,
+    rate: float,
     warmup: float | None = None,
     duration: float | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """One load run in a load-generator process: closed loop with ``clients``, or open loop
-    at ``rate`` req/s; return its raw results (see ``_serve_load.py``)."""
+    """One open-loop run at ``rate`` req/s in a load-generator process; its raw results (see
+    ``_serve_load.py``)."""
     warmup = args.warmup if warmup is None else warmup
     duration = args.duration if duration is None else duration
-    progress(f"load: {clients} clients" if rate is None else f"load: {rate:.1f} req/s open loop")
+    progress(f"load: {rate:.1f} req/s open loop")
     spec = {
-        "mode": "closed" if rate is None else "open",
         "url": url,
         "server_pid": server_pid,
         "bodies": [body.decode() for body in bodies],
-        "clients": clients,
         "rate": rate,
         "pool": getattr(args, "pool", 1024),
         "late_ms": getattr(args, "late_ms", 10.0),

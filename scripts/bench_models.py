@@ -15,26 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-def cpu_model() -> dict[str, str]:
-    """``lscpu``'s model name and the flags that decide CPU inference speed."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"model": platform.processor() or platform.machine(), "flags": ""}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    wanted = [f for f in flags if f.startswith(("avx2", "avx512", "amx")) or "vnni" in f]
-    return {"model": fields.get("Model name", "").strip(), "flags": " ".join(sorted(wanted))}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import host_info
 
 
 def bundle_size_mb(path: Path, kind: str) -> float:
@@ -102,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     first_median = statistics.median([t for times in latency[first] for t in times])
     results = {
         "settings": vars(args),
-        "machine": {**cpu_model(), "python": platform.python_version()},
+        "machine": host_info(["tweetcls", "onnxruntime", "torch", "tokenizers"]),
         "bundles": {},
     }
     lines = [
@@ -131,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"({min(ratios):.2f}-{max(ratios):.2f}) | {row['tweets_per_s_batched']:.0f} "
             f"| {row['explain_median_ms']:.1f} ({row['explain_p95_ms']:.1f}) | {row['size_mb']} |"
         )
-    print(f"CPU: {results['machine']['model']} ({results['machine']['flags']})")
+    machine = results["machine"]
+    print(f"CPU: {machine['cpu_model']} ({' '.join(machine['cpu_flags'])})")
     print("\n".join(lines))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -1,44 +1,45 @@
 """Benchmark the prediction service against the backend's own throughput, in one run.
 
 Hosts differ about 3x in speed, so every verdict here is a ratio of two figures measured in
-the same run on the same cores; the CPU model and its AVX2/AVX-512/VNNI flags are printed with
-them. For each backend of ``--backends`` (``onnx-int8``, ``onnx``, ``pytorch``):
+the same run on the same cores, printed with the host (``_bench_common.host_info``). For each
+backend of ``--backends`` (``onnx-int8``, ``onnx``, ``pytorch``):
 
-1. **Model latency at batch 1** (skip: ``--skip_latency``): all backends loaded in this
-   process, ``predict_proba`` on one tweet at a time, ``--latency_reps`` calls per backend in
-   ``--latency_rounds`` rounds, the backends' order rotated each round; the int8 / PyTorch
+1. **Model latency at batch 1** (skip: ``--skip_latency``; ``_serve_latency.py``):
+   ``predict_proba`` on one tweet at a time in interleaved rounds; the int8 / PyTorch
    speed-up (target >= 2.5x) with its per-round spread.
-2. **Reference throughput** (skip: ``--skip_reference``; ``_serve_reference.py``): the
-   backend alone, no HTTP, in one process with all cores and in one single-thread process per
-   CPU at once; length-sorted batches of ``--reference_batches`` and shuffled ones of
-   ``--reference_unsorted`` (the padding cost). The reference is the best of these tweets/s.
-3. **Closed-loop HTTP load** (skip: ``--skip_closed_loop``): for each service configuration of
-   the grid ``--workers`` x ``--batching`` (``requests``: ``--max_batch_tokens 0``;
-   ``tokens``: ``--max_batch_tokens`` = ``--max_batch_tokens``) x ``--server_threads``, the
-   service is started exactly as deployed (``python -m tweetcls serve``, the command line of
-   ``tweetcls.serving.command.serve_argv``, request log to a temporary SQLite file) and used
-   once ``GET /ready`` answers 200 (``2 x workers - 1`` times in a row). For each
-   ``--clients`` count a load generator (``_serve_load.py``, a separate lean process) sends
-   single-tweet ``POST /predict`` requests in closed loop over distinct real tweets of
-   ``--data``, ``--warmup`` s unrecorded, then ``--duration`` s. Reported: requests, req/s,
-   client-side p50/p95/p99, errors, server and client CPU (cores), and the ratio of req/s to
-   the backend's reference tweets/s (one request is one tweet). Target at 32 clients: ratio
-   >= 0.95 with 0 errors (PASS/FAIL).
-4. **Baseline** (``--baseline``; pass ``--model`` a tiny bundle so that the model costs little):
-   the same client counts against a minimal FastAPI app (``_serve_baseline_app.py``: the
-   service's request model, a constant answer, uvicorn with uvloop/httptools, no access log);
-   the ratio tweetcls / minimal req/s shows the service's own per-request cost (target >= 0.5).
-5. **Open loop** (``--open_loop``; ``_serve_openloop.py``): Poisson arrivals; per backend and
-   configuration the capacity (highest rate with 0 errors and p99 <= 1 s: a geometric ramp,
-   then bisection over short steps), then 50% and 80% of it (target for onnx-int8 at 80%: p99
-   <= 50 ms) and 150% on a server restarted with ``--max_queue`` = ``--server_max_queue``: the
-   share shed with 503 (and with Retry-After), the p99 of the 200s, the other errors.
+2. **Ideal reference** (skip: ``--skip_reference``; ``_serve_reference.py``): the backend
+   alone, no HTTP, on length-sorted (``--reference_batches``) and random
+   (``--reference_unsorted``) batches, in one all-threads process and in one single-thread
+   process per CPU; the best tweets/s bounds any service.
+3. **Closed loop** (skip: ``--skip_closed_loop``): per service configuration of the grid
+   ``--workers`` x ``--batching`` (``requests``: ``--max_batch_tokens 0``; ``tokens``:
+   ``--max_batch_tokens``) x ``--server_threads``, the service starts as deployed (``python -m
+   tweetcls serve``, ``serve_argv``'s command line, request log to a temporary SQLite file);
+   at each ``--clients`` count wrk (``-t1 -c<clients>``, ``wrk_predict.lua``: single-tweet
+   ``POST /predict`` bodies rotating over distinct real tweets of ``--data``) runs ``--warmup``
+   s unrecorded, then ``--duration`` s (wrk takes whole seconds). Reported: req/s,
+   p50/p95/p99, errors, the CPU of the server's process tree (psutil) and of wrk
+   (``RUSAGE_CHILDREN``), and the service's mean micro-batch size over the run (sum / count of
+   its ``tweetcls_batch_size`` histogram, ``GET /metrics`` before and after).
+4. **Matched reference** (with 2 and 3): once that server stopped, the backend alone fed what
+   it saw at each client count: its workers' processes with its threads each, random batches
+   of its mean size from the same tweets, scored by ``Backend.score`` under its
+   ``--max_batch_tokens``. Reported: service / matched and service / ideal (a request is one
+   tweet), and **CPU per answer**: server CPU s per request, backend CPU s per tweet
+   (``time.process_time``), their ratio. Target at 32 clients: service / matched (else /
+   ideal) >= 0.95 with 0 errors.
+5. **Baseline** (``--baseline``, with a tiny bundle as ``--model``): the same wrk runs against
+   a minimal FastAPI app (``_serve_baseline_app.py``); tweetcls / minimal >= 0.5.
+6. **Open loop** (``--open_loop``; ``_serve_openloop.py``): Poisson arrivals from the Python
+   generator ``_serve_load.py`` (no compiled open-loop generator is packaged here); capacity,
+   then 50%, 80% (onnx-int8: p99 <= 50 ms) and 150% of it on a bounded queue.
 
-CPU sharing: the load generator runs on the same machine and takes CPU the server could use
-(its share is printed); the reference has no such client. ``--server_cpus``/``--client_cpus``
-pin them (the reference runs on the server's CPUs).
-
-Run from the repository root (offline), on an otherwise idle machine::
+``--repeats N`` runs the closed-loop grid and the baseline N times, alternating (every
+configuration once, then again), each on a fresh server; the open loop runs in the first.
+The load generator shares the host and takes CPU the server could use (printed); the
+references have none. ``--server_cpus``/``--client_cpus`` pin them (the references run on
+the server's CPUs). Run from the repository root (offline), on an otherwise idle machine, with
+wrk installed (``apt-get install wrk``; ``--wrk`` names another binary)::
 
     python -m tweetcls export --model runs/pipeline/model --out runs/pipeline/serving
     python scripts/bench_serve.py --model runs/pipeline/serving --json reports/bench_serve.json
@@ -50,6 +51,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -57,19 +59,20 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _serve_*.py helpers
-from _bench_common import free_port
+from _bench_common import free_port, host_info
 from _serve_latency import int8_speedup, model_latency
 from _serve_load import http_library
-from _serve_markdown import markdown
 from _serve_openloop import capacity_and_loads, overload
-from _serve_reference import best, cells, measure
+from _serve_reference import best, ideal_cells, matched_cell, measure
 from _serve_report import (
     TARGET_CLIENTS,
+    LoadResult,
     OpenLoopResult,
     Report,
     baseline_rows,
-    host_info,
     load_result,
+    markdown,
+    match,
     targets,
     to_json,
 )
@@ -77,11 +80,13 @@ from _serve_server import (
     ServerError,
     ServiceConfig,
     baseline_command,
+    batch_totals,
     check_alive,
     parse_cpus,
     pinned,
     progress,
     run_client,
+    run_wrk,
     running_server,
     serve_command,
 )
@@ -92,6 +97,11 @@ from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 __all__ = ["ConfigError", "ServerError", "main"]
+#: Packages whose versions the report prints.
+VERSIONS = (
+    "tweetcls", "onnxruntime", "torch", "transformers", "tokenizers", "numpy", "fastapi",
+    "pydantic", "uvicorn", "uvloop", "httptools", "aiohttp", "httpx",
+)  # fmt: skip
 
 
 def load_tweets(path: Path, limit: int) -> list[Tweet]:
@@ -143,16 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
         "first also for the batch-1 latency",
     )  # fmt: skip
     grid.add_argument("--server_args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
-    closed = parser.add_argument_group("closed loop")
+    closed = parser.add_argument_group("closed loop (wrk)")
     closed.add_argument(
         "--clients", nargs="+", type=int, default=[1, 8, TARGET_CLIENTS], help="client counts"
     )
-    closed.add_argument("--duration", type=float, default=10.0, help="measured s per run")
-    closed.add_argument("--warmup", type=float, default=2.0, help="unmeasured s before a run")
+    closed.add_argument(
+        "--duration", type=float, default=10.0, help="measured s per run (wrk: whole seconds)"
+    )
+    closed.add_argument(
+        "--warmup", type=float, default=2.0, help="unmeasured s before a run (wrk: whole s)"
+    )
+    closed.add_argument("--repeats", type=int, default=1, help="runs of the grid, alternating")
+    closed.add_argument("--wrk", default="wrk", help="the wrk binary")
     closed.add_argument("--skip_closed_loop", action="store_true", help="no closed-loop runs")
     closed.add_argument("--baseline", action="store_true", help="also the minimal FastAPI app")
-    ref = parser.add_argument_group("reference throughput")
-    ref.add_argument("--skip_reference", action="store_true", help="no reference (no ratios)")
+    ref = parser.add_argument_group("reference throughput (ideal and matched)")
+    ref.add_argument("--skip_reference", action="store_true", help="no references (no ratios)")
     ref.add_argument(
         "--reference_batches", nargs="+", type=int, default=[1, 8, 16, 32, 64],
         help="batch sizes cut from the pool sorted by length",
@@ -186,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     host.add_argument("--server_cpus", type=parse_cpus, help="pin server and reference, e.g. 0")
     host.add_argument("--client_cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
     host.add_argument(
-        "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="client library"
+        "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="open-loop client"
     )
     host.add_argument("--request_timeout", type=float, default=10.0, help="s per request")
     host.add_argument("--startup_timeout", type=float, default=180.0, help="s to /ready")
@@ -204,7 +220,7 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("warmup", "reference_warmup", "step_warmup", "bisect_steps"):
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0")
-    for name in ("tweets", "latency_reps", "latency_rounds", "pool", "server_max_queue"):
+    for name in ("tweets", "latency_reps", "latency_rounds", "pool", "server_max_queue", "repeats"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
     for name in ("clients", "workers", "reference_batches", "reference_unsorted"):
@@ -218,6 +234,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--ramp_factor: must be > 1")
     if args.baseline and args.skip_closed_loop:
         raise ConfigError("--baseline compares closed-loop runs: drop --skip_closed_loop")
+    if not args.skip_closed_loop and shutil.which(args.wrk) is None:
+        raise ConfigError(
+            f"--wrk {args.wrk}: not found (the closed loop needs wrk: apt-get install wrk)"
+        )
 
 
 def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
@@ -247,16 +267,39 @@ def settings_of(args: argparse.Namespace, version: str, tweets: int) -> dict[str
     return settings
 
 
+def closed_loop(
+    args: argparse.Namespace, url: str, bodies: Path, proc: Any, log: Path, workers: int = 0
+) -> list[tuple[int, dict[str, Any], float | None]]:
+    """``(clients, wrk's raw results, the service's mean batch or None)`` per ``--clients``;
+    ``workers`` 0: a server without ``/metrics`` (the minimal app)."""
+    out = []
+    for clients in args.clients:
+        if round(args.warmup) > 0:
+            run_wrk(f"{url}/predict", bodies, clients, round(args.warmup), args, proc.pid)
+        before = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        seconds = max(1, round(args.duration))
+        raw = run_wrk(f"{url}/predict", bodies, clients, seconds, args, proc.pid)
+        check_alive(proc, log)
+        after = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        calls = after[1] - before[1]
+        out.append((clients, raw, (after[0] - before[0]) / calls if calls > 0 else None))
+    return out
+
+
 def measure_service(
     report: Report,
     args: argparse.Namespace,
     backend: str,
     config: ServiceConfig,
-    bodies: Sequence[bytes],
+    files: tuple[Sequence[bytes], Path, Sequence[Tweet]],
     tmp: Path,
     number: int,
+    repeat: int = 0,
 ) -> None:
-    """Closed-loop rows and, with ``--open_loop``, the open-loop result of one server."""
+    """Closed-loop rows with their matched references and, with ``--open_loop`` (first repeat),
+    the open-loop result of one configuration. ``files``: the bodies, their file (one per
+    line, for wrk) and the tweets."""
+    bodies, body_file, tweets = files
     reference = report.reference_best.get(backend, {}).get("tweets_per_s")
     result: OpenLoopResult | None = None
 
@@ -271,25 +314,44 @@ def measure_service(
             command, f"{url}/ready", log, args.startup_timeout, args.server_cpus,
             consecutive=2 * config.workers - 1,
         )  # fmt: skip
-        return server, f"{url}/predict", log
+        return server, url, log
 
     def driver(url: str, proc: Any, log: Path) -> Any:
         def drive(**kwargs: Any) -> dict[str, Any]:
-            raw = run_client(url, bodies, args, proc.pid, **kwargs)
+            raw = run_client(f"{url}/predict", bodies, args, proc.pid, **kwargs)
             check_alive(proc, log)
             return raw
 
         return drive
 
+    rows: list[LoadResult] = []
     server, url, log = start(None, "main")
     with server as proc:
         if not args.skip_closed_loop:
-            for clients in args.clients:
-                raw = driver(url, proc, log)(clients=clients)
-                report.load.append(load_result(backend, config, clients, raw, reference))
-        if args.open_loop:
+            for clients, raw, mean_batch in closed_loop(
+                args, url, body_file, proc, log, config.workers
+            ):
+                rows.append(load_result(backend, config, clients, raw, reference))
+                rows[-1].mean_batch, rows[-1].repeat = mean_batch, repeat
+        if args.open_loop and repeat == 0:
             result = capacity_and_loads(backend, config.label, driver(url, proc, log), args)
             report.open_loop.append(result)
+    report.load += rows
+    matched = [r for r in rows if r.mean_batch is not None]
+    if not args.skip_reference and matched:
+        progress(f"matched reference {backend} {config.label}")
+        cpus = len(args.server_cpus or os.sched_getaffinity(0))
+        threads = config.threads or (max(1, cpus // config.workers) if config.workers > 1 else None)
+        with pinned(args.server_cpus):
+            found = measure(
+                args.model, backend, tweets, [(config.workers, threads)],
+                [matched_cell(r.mean_batch, config.max_batch_tokens) for r in matched],
+                args.reference_warmup, args.reference_duration, tmp,
+                startup_timeout=args.startup_timeout, clients=[r.clients for r in matched],
+            )  # fmt: skip
+        report.matched += found
+        for row, cell in zip(matched, found, strict=True):
+            match(row, cell)
     if result is not None and result.capacity_rate > 0:
         server, url, log = start(args.server_max_queue, "overload")
         with server as proc:
@@ -297,7 +359,7 @@ def measure_service(
 
 
 def measure_minimal(
-    report: Report, args: argparse.Namespace, bodies: Sequence[bytes], tmp: Path
+    report: Report, args: argparse.Namespace, bodies: Path, tmp: Path, repeat: int
 ) -> None:
     """The minimal app at every client count (``--baseline``)."""
     port = free_port()
@@ -306,12 +368,10 @@ def measure_minimal(
     with running_server(
         baseline_command(port), f"{url}/ready", log, args.startup_timeout, args.server_cpus
     ) as proc:
-        for clients in args.clients:
-            raw = run_client(f"{url}/predict", bodies, args, proc.pid, clients=clients)
-            check_alive(proc, log)
+        for clients, raw, _ in closed_loop(args, url, bodies, proc, log):
             row = load_result("minimal", ServiceConfig(), clients, raw, None, "minimal app")
+            row.repeat = repeat
             report.minimal.append(row)
-    report.baseline = baseline_rows(report.load, report.minimal)
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -325,11 +385,13 @@ def run(args: argparse.Namespace) -> Report:
     args.http = http_library(args.http)
     report = Report(
         settings=settings_of(args, bundle.version, len(tweets)),
-        machine=host_info(),
+        machine=host_info(VERSIONS),
         targets=targets(),
     )
     with tempfile.TemporaryDirectory(prefix="bench_serve.") as tmp_name:
         tmp = Path(tmp_name)
+        body_file = tmp / "bodies.jsonl"
+        body_file.write_bytes(b"\n".join(bodies) + b"\n")
         if not args.skip_latency:
             progress("batch-1 model latency")
             with pinned(args.server_cpus):
@@ -339,23 +401,25 @@ def run(args: argparse.Namespace) -> Report:
                 )  # fmt: skip
         if not args.skip_reference:
             processes = len(args.server_cpus or os.sched_getaffinity(0))
-            cell_list = cells(args.reference_batches, args.reference_unsorted)
+            cell_list = ideal_cells(args.reference_batches, args.reference_unsorted)
             with pinned(args.server_cpus):
                 for backend in args.backends:
                     progress(f"reference {backend}: 1 process, then {processes} processes")
                     report.reference += measure(
-                        args.model, backend, tweets, processes, cell_list,
+                        args.model, backend, tweets, [(1, None), (processes, 1)], cell_list,
                         args.reference_warmup, args.reference_duration, tmp,
                         startup_timeout=args.startup_timeout,
                     )  # fmt: skip
             report.reference_best = best(report.reference)
-        if not args.skip_closed_loop or args.open_loop:
-            number = itertools.count()
+        number = itertools.count()
+        for repeat in range(args.repeats if not args.skip_closed_loop or args.open_loop else 0):
             for backend in args.backends:
                 for config in service_configs(args):
-                    measure_service(report, args, backend, config, bodies, tmp, next(number))
-        if args.baseline:
-            measure_minimal(report, args, bodies, tmp)
+                    files = (bodies, body_file, tweets)
+                    measure_service(report, args, backend, config, files, tmp, next(number), repeat)
+            if args.baseline:
+                measure_minimal(report, args, body_file, tmp, repeat)
+        report.baseline = baseline_rows(report.load, report.minimal)
     report.int8_speedup, report.int8_speedup_rounds = int8_speedup(report.model_latency)
     return report
 

@@ -1,13 +1,19 @@
 """scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend and
-configuration, every section, fractions of a second each), its ratios and verdicts, and its
-error accounting. The parts (capacity search, batches, minimal app) are in
-test_bench_serve_parts.py."""
+configuration, every section, a second or less each), its ratios and verdicts, its error
+accounting, and wrk with scripts/wrk_predict.lua (skipped without wrk, as the Redis tests skip
+without redis-server). The parts (capacity search, batches, minimal app, wrk's result line)
+are in test_bench_serve_parts.py."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import sys
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +31,20 @@ LOAD_FIELDS = {
     "backend", "config", "workers", "max_batch_tokens", "threads", "clients", "requests",
     "errors", "error_kinds", "duration_s", "req_per_s", "p50_ms", "p95_ms", "p99_ms",
     "server_cpu", "client_cpu", "reference_tweets_per_s", "ratio", "meets_target",
+    "mean_batch", "server_cpu_s_per_request", "matched_tweets_per_s", "matched_ratio",
+    "backend_cpu_s_per_tweet", "cpu_ratio", "repeat",
 }  # fmt: skip
+needs_wrk = pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk not found (apt-get install wrk; install.sh does)"
+)
+
+
+def wrk_raw(requests: int, seconds: float = 1.0, http_errors: int = 0, **errors: int) -> dict:
+    """What ``run_wrk`` returns for a run of ``requests`` answers."""
+    raw = {"requests": requests, "duration_us": int(seconds * 1e6), "http_errors": http_errors}
+    raw |= {"connect": 0, "read": 0, "write": 0, "timeout": 0, **errors}
+    raw |= {"p50_ms": 10.0, "p95_ms": 12.0, "p99_ms": 15.0}
+    return raw | {"server_cpu_s": 1.5 * seconds, "client_cpu_s": 0.2 * seconds, "wall_s": seconds}
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +94,12 @@ def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) 
         bench.load_tweets(data, 10)
 
 
+@needs_wrk
 def test_benchmark_runs_on_the_tiny_bundle(
     bench: ModuleType, tiny_bundle: Path, processed_dir: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    """Every section once, on the tiny bundle, with fractions of a second per run: the JSON
-    holds every table, and each ratio is computed from the figures next to it."""
+    """Every section once, on the tiny bundle, with a second or less per run: the JSON holds
+    every table, and each ratio is computed from the figures next to it."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "bench.json"
     bench.main(
@@ -87,8 +107,8 @@ def test_benchmark_runs_on_the_tiny_bundle(
             "--model", str(tiny_bundle),
             "--backends", "onnx-int8",
             "--clients", "2",
-            "--duration", "0.5",
-            "--warmup", "0.1",
+            "--duration", "1",
+            "--warmup", "1",
             "--data", str(processed_dir / "val.csv"),
             "--skip_latency",  # model_latency: test_latency_rounds_interleave_the_backends
             "--server_threads", "1",
@@ -126,24 +146,39 @@ def test_benchmark_runs_on_the_tiny_bundle(
     for r in reference:
         assert r["tweets"] > 0 and r["tweets_per_s"] == sum(r["process_tweets_per_s"])
         assert r["padding"] == 1.0 if r["batch"] == 1 else r["padding"] >= 1.0
+        assert r["max_batch_tokens"] == 0 and r["clients"] is None and r["cpu_s_per_tweet"] > 0
     best = report["reference_best"]["onnx-int8"]
     assert best["tweets_per_s"] == max(r["tweets_per_s"] for r in reference)
     assert f"Reference onnx-int8: {best['tweets_per_s']:.0f} tweets/s" in table
 
-    # closed loop: service / reference
+    # closed loop (wrk): service / ideal and / matched reference, CPU per answer
     (row,) = report["load"]
     assert set(row) == LOAD_FIELDS
     assert (row["backend"], row["config"], row["clients"]) == ("onnx-int8", "w1 requests t1", 2)
     assert (row["workers"], row["max_batch_tokens"], row["threads"]) == (1, 0, 1)
     assert row["errors"] == 0 and row["error_kinds"] == {}, row
-    assert row["requests"] > 0 and row["req_per_s"] > 0 and row["duration_s"] > 0
+    assert row["requests"] > 0 and row["req_per_s"] > 0 and 0.9 < row["duration_s"] < 1.5
     assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"]
     assert row["server_cpu"] > 0 and row["client_cpu"] > 0
     assert row["reference_tweets_per_s"] == best["tweets_per_s"]
     assert row["ratio"] == row["req_per_s"] / best["tweets_per_s"]
-    assert row["meets_target"] is None  # judged at 32 clients only
-    assert f"| onnx-int8 | w1 requests t1 | 2 | {row['requests']} |" in table
-    assert f"| {row['ratio']:.2f} |  |" in table
+    assert 1 <= row["mean_batch"] <= 2  # 2 clients: micro-batches of 1 or 2 tweets
+    (matched,) = report["matched"]
+    assert (matched["processes"], matched["threads"], matched["clients"]) == (1, 1, 2)
+    assert (matched["batch"], matched["sorted"], matched["max_batch_tokens"]) == (
+        row["mean_batch"], False, 0,
+    )  # fmt: skip
+    assert row["matched_tweets_per_s"] == matched["tweets_per_s"] > 0
+    assert row["matched_ratio"] == row["req_per_s"] / matched["tweets_per_s"]
+    assert row["backend_cpu_s_per_tweet"] == matched["cpu_s_per_tweet"] > 0
+    assert row["server_cpu_s_per_request"] > 0
+    assert row["cpu_ratio"] == row["server_cpu_s_per_request"] / row["backend_cpu_s_per_tweet"]
+    assert row["meets_target"] is None and row["repeat"] == 0  # judged at 32 clients only
+    cell = sys.modules["_serve_report"].cell
+    assert f"| onnx-int8 | w1 requests t1 | 0 | 2 | {row['requests']} |" in table
+    assert f"| {cell(row['ratio'])} | {cell(row['matched_ratio'])} |" in table
+    assert f"| {cell(row['cpu_ratio'])} |  |" in table
+    assert "| onnx-int8 | 2 | 1 | 1 |" in table  # the matched row: 2 clients, 1 x 1 thread
 
     # --baseline: the minimal app at the same client count
     (minimal,) = report["minimal"]
@@ -153,7 +188,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     assert base["minimal_req_per_s"] == minimal["req_per_s"] > 0
     assert base["ratio"] == row["req_per_s"] / minimal["req_per_s"]
     assert base["meets_target"] == (base["ratio"] >= 0.5)
-    assert f"| {base['ratio']:.2f} | {'PASS' if base['meets_target'] else 'FAIL'} |" in table
+    assert f"| {cell(base['ratio'])} | {'PASS' if base['meets_target'] else 'FAIL'} |" in table
 
     # --open_loop: capacity search, 50/80% on the same server, 150% on a bounded queue
     (open_loop,) = report["open_loop"]
@@ -180,7 +215,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     assert report["model_latency"] == [] and report["int8_speedup"] is None
     assert report["targets"]["ratio_to_reference"] == 0.95
     assert report["targets"]["ratio_to_minimal"] == 0.5
-    assert "service / reference >= 0.95 with 0 errors" in table
+    assert "matched_ratio (else ratio) >= 0.95 with 0 errors" in table
 
 
 def test_latency_rounds_interleave_the_backends(
@@ -222,31 +257,93 @@ def test_latency_rounds_interleave_the_backends(
 
 def test_ratio_and_verdict_at_32_clients(bench: ModuleType) -> None:
     config = bench.ServiceConfig(workers=2, max_batch_tokens=512)
-    fast = {"latencies_ms": [10.0] * 700, "failures": {}, "duration_s": 1.0}
-    fast |= {"server_cpu": 1.5, "client_cpu": 0.2}
+    fast = wrk_raw(700)
     row = bench.load_result("onnx-int8", config, 32, fast, 720.0)
     assert (row.config, row.workers, row.max_batch_tokens) == ("w2 tokens512 t=auto", 2, 512)
     assert row.req_per_s == 700.0 and row.ratio == 700.0 / 720.0 and row.meets_target is True
+    assert (row.server_cpu, row.client_cpu, row.server_cpu_s_per_request) == (1.5, 0.2, 1.5 / 700)
     assert bench.load_result("onnx-int8", config, 8, fast, 720.0).meets_target is None
     unreferenced = bench.load_result("onnx-int8", config, 32, fast, None)
     assert unreferenced.ratio is None and unreferenced.meets_target is None
-    assert bench.load_result("onnx-int8", config, 32, fast, 800.0).meets_target is False
-    one_error = fast | {"failures": {"503": 1}}
-    assert bench.load_result("onnx-int8", config, 32, one_error, 700.0).meets_target is False
+    slow = bench.load_result("onnx-int8", config, 32, fast, 800.0)
+    assert slow.meets_target is False
+    # the matched reference decides once it is known; the ideal stays beside it
+    matched = sys.modules["_serve_report"].ReferenceResult(
+        "onnx-int8", 2, 1, 3.5, False, 1000, 720.0, 1.2, max_batch_tokens=512,
+        cpu_s_per_tweet=0.001, clients=32,
+    )  # fmt: skip
+    bench.match(slow, matched)
+    assert slow.matched_ratio == 700.0 / 720.0 and slow.meets_target is True
+    assert slow.ratio == 700.0 / 800.0 and slow.cpu_ratio == (1.5 / 700) / 0.001
+    one_error = bench.load_result("onnx-int8", config, 32, wrk_raw(700, http_errors=1), 700.0)
+    assert one_error.meets_target is False and one_error.requests == 699
+    assert one_error.error_kinds == {"http_errors": 1}
 
 
+@needs_wrk
 def test_failed_requests_count_as_errors(bench: ModuleType) -> None:
-    """Nothing listens on the port: every request fails, none is timed, closed or open loop."""
+    """Nothing listens on the port: wrk fails at once (it connects first); in the open loop
+    every request fails and none is timed."""
     args = argparse.Namespace(warmup=0.0, duration=0.2, request_timeout=2.0, http="auto")
-    args.http, args.client_cpus = bench.http_library("auto"), None
+    args.http, args.client_cpus, args.wrk = bench.http_library("auto"), None, "wrk"
     url = f"http://127.0.0.1:{free_port()}/predict"
-    raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), clients=2)
-    row = bench.load_result("onnx", bench.ServiceConfig(), 2, raw, 100.0)
-    assert row.requests == 0 and row.errors > 0 and sum(row.error_kinds.values()) == row.errors
-    assert row.ratio == 0.0
+    with pytest.raises(RuntimeError, match=r"wrk failed \(1\):\nunable to connect"):
+        bench.run_wrk(url, Path(__file__), 2, 1, args, os.getpid())
     raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), rate=100.0, seed=3)
     assert raw["latencies_ms"] == [] and raw["dropped"] == 0 and raw["shed"] == 0
     assert raw["sent"] == sum(raw["failures"].values()) > 0
+
+
+@needs_wrk
+def test_wrk_rotates_over_the_bodies_and_metrics_give_the_batch_size(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    """A short real wrk run against a recording server: every body is sent, in turn, as JSON;
+    wrk's counts match what the server got, its 503s are errors; ``/metrics`` gives the
+    batch-size totals."""
+    seen: Counter[bytes] = Counter()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            assert self.headers["Content-Type"] == "application/json"
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen[body] += 1
+            self.answer(b'{"label": 1}', 503 if body == b'{"text": "a"}' else 200)
+
+        def do_GET(self) -> None:
+            self.answer(b"# HELP x\ntweetcls_batch_size_sum 12.0\ntweetcls_batch_size_count 4.0\n")
+
+        def answer(self, body: bytes, status: int = 200) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    bodies = [b'{"text": "Forest fire"}', b'{"text": "Rain", "keyword": "flood"}', b'{"text": "a"}']
+    (tmp_path / "bodies.jsonl").write_bytes(b"\n".join(bodies) + b"\n")
+    args = argparse.Namespace(request_timeout=2.0, client_cpus=None, wrk="wrk")
+    try:
+        raw = bench.run_wrk(f"{url}/predict", tmp_path / "bodies.jsonl", 2, 1, args, os.getpid())
+        assert bench.batch_totals(f"{url}/metrics", 1) == (12.0, 4.0)
+        assert bench.batch_totals(f"{url}/metrics", 2) == (12.0, 4.0)  # one worker, seen 16 times
+    finally:
+        server.shutdown()
+        server.server_close()
+    row = bench.load_result("onnx", bench.ServiceConfig(), 2, raw, None)
+    assert row.error_kinds == {"http_errors": row.errors} and row.errors > 0
+    assert 0 < row.requests + row.errors <= sum(seen.values()) <= row.requests + row.errors + 2
+    assert set(seen) == set(bodies) and max(seen.values()) - min(seen.values()) <= 2
+    assert abs(row.errors - seen[bodies[2]]) <= 2  # the 503s
+    assert 0 < row.p50_ms <= row.p95_ms <= row.p99_ms and 0.9 < row.duration_s < 1.5
+    assert row.client_cpu > 0 and raw["wall_s"] >= 1
 
 
 def test_bad_data_file_is_one_clear_error(

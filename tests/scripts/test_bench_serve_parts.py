@@ -1,10 +1,12 @@
 """The parts of scripts/bench_serve.py that need no server: the open-loop capacity search and
-step verdicts, Poisson arrivals, the reference batches, the configuration grid, the baseline
-ratios, and the minimal FastAPI app of --baseline."""
+step verdicts, Poisson arrivals, the reference batches (ideal and matched), wrk's result line,
+the configuration grid, the baseline ratios, the Markdown, and the minimal FastAPI app of
+--baseline."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -23,6 +25,13 @@ def bench() -> ModuleType:
 @pytest.fixture(scope="module")
 def openloop(bench: ModuleType) -> ModuleType:
     return sys.modules["_serve_openloop"]
+
+
+def wrk_raw(requests: int) -> dict:
+    """What ``run_wrk`` returns for 1 s of ``requests`` answers, no errors."""
+    raw = {"requests": requests, "duration_us": 1_000_000, "http_errors": 0, "connect": 0}
+    raw |= {"read": 0, "write": 0, "timeout": 0, "p50_ms": 1.0, "p95_ms": 1.0, "p99_ms": 1.0}
+    return raw | {"server_cpu_s": 1.0, "client_cpu_s": 0.1, "wall_s": 1.0}
 
 
 def raw_run(p99_ms: float = 10.0, errors: int = 0, late: int = 0, dropped: int = 0) -> dict:
@@ -116,7 +125,14 @@ def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None
     assert len(shuffled) == 2 and all(len(b) == 3 for b in shuffled)
     assert len({i for b in shuffled for i in b}) == 6
     assert reference.make_batches(tokens, 10, True, seed=0) == [[1, 3, 0, 4, 2, 5, 6]]
-    assert reference.cells([1, 8], [32]) == [(1, True), (8, True), (32, False)]
+    assert reference.ideal_cells([1, 8], [32]) == [[1, True, 0], [8, True, 0], [32, False, 0]]
+    assert reference.matched_cell(2.5, 512) == [2.5, False, 512]
+    # matched: random draws, sizes floor and ceil of a fractional mean, mixed to that mean
+    pool = list(range(10_000))
+    drawn = reference.make_batches([1] * len(pool), 2.25, False, seed=3)
+    sizes = [len(b) for b in drawn]
+    assert set(sizes) == {2, 3} and abs(sum(sizes) / len(sizes) - 2.25) < 0.03
+    assert len({i for b in drawn for i in b}) == sum(sizes) > 9_990  # each tweet at most once
 
     rows = [
         reference.ReferenceResult("onnx", 1, None, 32, True, 10, 90.0, 1.1),
@@ -147,14 +163,37 @@ def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> 
     with pytest.raises(bench.ConfigError, match="--baseline"):
         bench.check_args(args)
 
-    raw = {"latencies_ms": [1.0] * 300, "failures": {}, "duration_s": 1.0}
-    raw |= {"server_cpu": 1.0, "client_cpu": 0.1}
     config = bench.ServiceConfig()
-    service = [bench.load_result("onnx-int8", config, c, raw, None) for c in (1, 32)]
-    minimal = bench.load_result("minimal", config, 32, raw | {"latencies_ms": [1.0] * 500}, None)
+    service = [bench.load_result("onnx-int8", config, c, wrk_raw(300), None) for c in (1, 32)]
+    minimal = bench.load_result("minimal", config, 32, wrk_raw(500), None)
     (row,) = bench.baseline_rows(service, [minimal])  # no minimal run at 1 client
     assert (row.clients, row.service_req_per_s, row.minimal_req_per_s) == (32, 300.0, 500.0)
     assert row.ratio == 300.0 / 500.0 and row.meets_target is True
+    service[1].repeat = 1  # --repeats: each repeat against the minimal app of the same repeat
+    assert bench.baseline_rows(service, [minimal]) == []
+
+
+def test_wrk_result_line_is_parsed(bench: ModuleType) -> None:
+    """The line ``wrk_predict.lua``'s ``done()`` prints, among wrk's own summary."""
+    server = sys.modules["_serve_server"]
+    out = (
+        "Running 1s test @ http://127.0.0.1:1/predict\n  4130 requests in 1.00s\n"
+        'wrk_result {"requests": 4130, "duration_us": 1003419, "http_errors": 3, "connect": 0, '
+        '"read": 1, "write": 0, "timeout": 2, "p50_ms": 0.4280, "p95_ms": 4.1790, '
+        '"p99_ms": 27.6420}\n'
+    )
+    raw = server.parse_wrk(out)
+    assert raw["requests"] == 4130 and raw["p99_ms"] == 27.642
+    raw |= {"server_cpu_s": 1.0, "client_cpu_s": 0.5, "wall_s": 1.25}
+    row = bench.load_result("onnx", bench.ServiceConfig(), 8, raw, None)
+    assert (row.requests, row.errors) == (4127, 6)
+    assert row.error_kinds == {"http_errors": 3, "read": 1, "timeout": 2}
+    assert row.req_per_s == 4127 / 1.003419 and (row.server_cpu, row.client_cpu) == (0.8, 0.4)
+    assert row.server_cpu_s_per_request == 1.0 / 4127
+    with pytest.raises(RuntimeError, match="no result line"):
+        server.parse_wrk("unable to connect\n")
+    lua = (Path(server.WRK_SCRIPT)).read_text()
+    assert all(f'"{key}"' in lua for key in raw if not key.endswith(("_s", "_cpu_s")))
 
 
 def test_minimal_app_uses_the_service_request_model(bench: ModuleType) -> None:
@@ -179,10 +218,16 @@ def test_markdown_latency_table_and_int8_verdict(bench: ModuleType) -> None:
         report_module.LatencyResult("pytorch", 4, 6.0, 7.0, [6.0, 6.3]),
     ]
     speedup, rounds = bench.int8_speedup(latency)
-    report = report_module.Report(settings={}, machine={}, targets=report_module.targets())
+    args = bench.build_parser().parse_args(["--model", "m"])
+    settings = bench.settings_of(args, "v1", 100)
+    machine = sys.modules["_bench_common"].host_info(bench.VERSIONS)
+    report = report_module.Report(settings, machine, targets=report_module.targets())
     report.model_latency, report.int8_speedup, report.int8_speedup_rounds = latency, speedup, rounds
-    table = "\n".join(sys.modules["_serve_markdown"].latency_table(report))
-    assert "| onnx-int8 | 2.00 | 2.50 | 2.00 2.10 |" in table
+    table = report_module.markdown(report)
+    assert f"Host: {machine['cpu_model']}; flags: " in table and "Service," not in table
+    assert "| onnx-int8 | 4 | 2 | 2.5 | 2 2.1 |" in table  # floats: 3 significant digits
+    assert sys.modules["_serve_report"].cell(1234.5) == "1234"
+    assert sys.modules["_serve_report"].cell(0.0012345) == "0.00123"
     assert (
         "onnx-int8 vs pytorch at batch 1: 3.00x (rounds 3.00-3.00x; target >= 2.5x: PASS)" in table
     )
