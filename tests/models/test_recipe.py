@@ -1,7 +1,8 @@
 """The training recipe's levers, each set from YAML/CLI and shown to reach the optimiser or
 the network: layer-wise learning-rate decay, the head's learning rate, label smoothing,
-gradient clipping, weight averaging (EMA) and the mean-pooling head, which also exports to
-ONNX and serves from every backend."""
+gradient clipping, weight averaging (EMA), the mean-pooling head and layer pruning
+(``encoder_layers``); the pruned mean-pooling model also exports to ONNX and int8 and serves
+from every backend."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ LEVERS = [
     "mean",
     "--trainer.gradient_clip_val",
     "1.0",
+    "--model.encoder_layers",
+    "1",
 ]
 
 
@@ -40,6 +43,8 @@ def test_levers_reach_the_optimiser_and_network(tiny_run):
     assert config.trainer.gradient_clip_val == 1.0
     model = TweetClassifier(**config.model.as_dict())
     assert isinstance(model.model, MeanPoolingClassifier)
+    assert model.model.config.num_hidden_layers == 1
+    assert len(model.model.encoder.encoder.layer) == 1  # the layers above are gone
     optimizer, _ = model.optimizer_and_scheduler(100)
     top = model.model.config.num_hidden_layers
     depths = model.layer_depths()
@@ -75,6 +80,8 @@ def test_label_smoothing_changes_the_training_loss(tiny_model_dir):
         ("layer_decay", 1.5),
         ("head_learning_rate", 0.0),
         ("label_smoothing", 1.0),
+        ("encoder_layers", 0),
+        ("encoder_layers", 99),
     ],
 )
 def test_bad_lever_values_are_refused(tiny_model_dir, name, value):
@@ -110,6 +117,7 @@ def test_ema_and_mean_pooling_fit_export_and_serve(tiny_run, tmp_path, processed
     network = load_network(model_dir)
     assert isinstance(network, MeanPoolingClassifier)
     assert network.config.to_dict()[POOLING_KEY] == "mean"
+    assert network.config.num_hidden_layers == 1
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert "current_model_state" in checkpoint  # the EMA weights are what was saved
     bundle = load_bundle(build_bundle(model_dir, tmp_path / "bundle", processed_dir, raw_dir))

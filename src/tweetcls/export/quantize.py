@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +38,31 @@ def fp32_matmuls(model_path: Path, fed_by: list[str]) -> list[str]:
     ]
 
 
-def quantize(fp32_path: Path, int8_path: Path) -> dict[str, Any]:
+def quantize(
+    fp32_path: Path, int8_path: Path, settings: Mapping[str, Any] = QUANTIZATION
+) -> dict[str, Any]:
     """Dynamically quantize ``fp32_path`` (int8 weights, activations quantized at run time).
+
+    Args:
+        fp32_path: The fp32 ONNX model.
+        int8_path: Where to write the int8 model.
+        settings: Keys as :data:`QUANTIZATION` (the bundle's; ``scripts/int8_parity.py`` varies
+            them).
 
     Returns the settings, with the names of the nodes kept in fp32.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    excluded = fp32_matmuls(fp32_path, QUANTIZATION["fp32_matmuls_fed_by"])
+    excluded = fp32_matmuls(fp32_path, settings["fp32_matmuls_fed_by"])
     with quiet_loggers("root"):
         quantize_dynamic(
             fp32_path,
             int8_path,
-            weight_type=QuantType[QUANTIZATION["weight_type"]],
-            op_types_to_quantize=QUANTIZATION["op_types_to_quantize"],
-            per_channel=QUANTIZATION["per_channel"],
-            reduce_range=QUANTIZATION["reduce_range"],
+            weight_type=QuantType[settings["weight_type"]],
+            op_types_to_quantize=settings["op_types_to_quantize"],
+            per_channel=settings["per_channel"],
+            reduce_range=settings["reduce_range"],
             nodes_to_exclude=excluded,
             extra_options={"MatMulConstBOnly": True},
         )
-    return {**QUANTIZATION, "fp32_nodes": excluded}
+    return {**settings, "fp32_nodes": excluded}

@@ -74,6 +74,11 @@ class TweetClassifier(L.LightningModule):
             linear layer over the mean of the last hidden states (the pooling the
             sentence-transformers encoders were trained with;
             :class:`tweetcls.inference.networks.MeanPoolingClassifier`).
+        encoder_layers: Structured pruning by whole layers: keep the encoder's first
+            ``encoder_layers`` layers and drop the ones above before fine-tuning (the top
+            layers, which fine-tuning changes most; Sajjad et al., 2023); the saved config
+            has the smaller depth, so export, int8 and every backend see a smaller model.
+            ``None`` keeps every layer.
         pretrained_weights: Load the encoder's pretrained weights. ``False`` builds the network
             from the pretrained config alone (randomly initialised) for a checkpoint to fill
             in: ``validate``, ``test``, ``predict`` and a resumed ``fit`` set it themselves when
@@ -97,6 +102,7 @@ class TweetClassifier(L.LightningModule):
         head_learning_rate: float | None = None,
         label_smoothing: float = 0.0,
         pooling: Pooling = "cls",
+        encoder_layers: int | None = None,
         pretrained_weights: bool = True,
     ) -> None:
         super().__init__()
@@ -136,6 +142,13 @@ class TweetClassifier(L.LightningModule):
                     "classifier dropout (their head uses hidden_dropout_prob); leave it unset"
                 )
             config.classifier_dropout = classifier_dropout
+        if encoder_layers is not None:
+            if not 1 <= encoder_layers <= config.num_hidden_layers:
+                raise ConfigError(
+                    f"model.encoder_layers: must lie in [1, {config.num_hidden_layers}] "
+                    f"({pretrained_model} has {config.num_hidden_layers}), got {encoder_layers}"
+                )
+            config.num_hidden_layers = encoder_layers
         network = build_network(config, str(source) if pretrained_weights else None, pooling)
         self.model = network.train()  # from_pretrained returns eval mode; Lightning keeps modes
         # configuration (from the hyperparameters), not state
