@@ -66,6 +66,16 @@ async function apiFetch(url, options, retry) {
   return response;
 }
 
+// POST a JSON body through apiFetch (retry: the action to run again once a key is entered).
+function postJson(url, body, retry) {
+  const options = {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  };
+  return apiFetch(url, options, retry);
+}
+
 function useKey(event) {
   event.preventDefault();
   const input = document.getElementById("api-key");
@@ -164,15 +174,7 @@ async function explainTweet() {
   show(error, false);
   button.disabled = true;
   try {
-    const response = await apiFetch(
-      "/explain",
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(classified),
-      },
-      explainTweet,
-    );
+    const response = await postJson("/explain", classified, explainTweet);
     if (response.status === 404) {
       error.textContent = NOT_FAITHFUL; // the route's only 404: explanations are off
       show(error, true);
@@ -218,15 +220,7 @@ async function sendFeedback() {
   setFeedbackStatus("Sending…", false);
   button.disabled = true;
   try {
-    const response = await apiFetch(
-      "/feedback",
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      },
-      sendFeedback,
-    );
+    const response = await postJson("/feedback", body, sendFeedback);
     if (response.status !== 201 && response.status !== 200) {
       throw new Error(await errorMessage(response));
     }
@@ -265,15 +259,7 @@ async function classifyTweet() {
   button.disabled = true;
   try {
     const body = keyword ? { text, keyword } : { text };
-    const response = await apiFetch(
-      "/predict",
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
-      },
-      classifyTweet,
-    );
+    const response = await postJson("/predict", body, classifyTweet);
     if (!response.ok) throw new Error(await errorMessage(response));
     const prediction = await response.json();
     showPrediction(prediction);
