@@ -218,7 +218,7 @@ def render_faithfulness(data: dict[str, Any]) -> str:
 
 
 def render_calibration(data: dict[str, Any]) -> str:
-    """The temperature export fitted and the reliability of the probabilities before and after
+    """The calibration export fitted and the reliability of the probabilities before and after
     it (empty for a report without calibration)."""
     cal = data.get("calibration")
     if not cal:
@@ -248,9 +248,12 @@ def render_calibration(data: dict[str, Any]) -> str:
     low, high = cal["ece_after_range"]
     note = (
         f"Calibration ({cal['method']}, fitted on the {cal['samples']} validation tweets): "
-        f"temperature {fmt(cal['temperature'], 3)}; expected calibration error (10 bins) "
-        f"{fmt(cal['ece_before'])} before, {fmt(cal['ece_after'])} after (cross-fitted: 5-fold, "
-        f"5 seeds, range {fmt(low)} to {fmt(high)}; {fmt(cal['ece_after_in_sample'])} in sample). "
+        f"temperature {fmt(cal['temperature'], 3)}, bias {fmt(cal['bias'], 3)}; expected "
+        f"calibration error (10 bins) {fmt(cal['ece_before'])} before, {fmt(cal['ece_after'])} "
+        f"after (cross-fitted: 5-fold, 5 seeds, range {fmt(low)} to {fmt(high)}; "
+        f"{fmt(cal['ece_after_in_sample'])} in sample; temperature alone "
+        f"{fmt(cal['ece_temperature_only'])}); perfectly calibrated probabilities would show "
+        f"{fmt(cal['ece_sampling_floor'])} on as many tweets (sampling noise). "
         "Reliability before and after (after: one cross-fitted run):\n\n"
     )
     return note + table(header, rows, "lrrrrrr") + "\n"
@@ -421,10 +424,16 @@ def _compared(comparison: dict[str, Any] | None) -> str:
     )
 
 
+def _calibration(cal: dict[str, Any] | None) -> str:
+    """An ablation row's expected calibration error before and after (cross-fitted)."""
+    return "—" if cal is None else f"{fmt(cal['ece_before'])} → {fmt(cal['ece_after'])}"
+
+
 def render_ablation(data: dict[str, Any]) -> str:
     """Recipes in the order they were built up: out-of-fold F1 with its interval, the paired
     gain over the reference and over the recipe before (bold: the interval excludes 0), the
-    fit time of all folds, and each run's command."""
+    expected calibration error of the out-of-fold probabilities before and after calibration
+    (cross-fitted), the fit time of all folds, and each run's command."""
     rows = [
         (
             fmt(row["description"]),
@@ -433,6 +442,7 @@ def render_ablation(data: dict[str, Any]) -> str:
             _gain(row.get("vs_reference")),
             "—" if i > 0 and "vs_previous" not in row else _gain(row.get("vs_previous")),
             _compared(row.get("vs_reference")),
+            _calibration(row.get("calibration")),
             "—" if row.get("fit_seconds") is None else f"{row['fit_seconds'] / 60:.0f} min",
         )
         for i, row in enumerate(data["rows"])
@@ -444,12 +454,13 @@ def render_ablation(data: dict[str, Any]) -> str:
         f"gain over {data['reference']} [95% CI]",
         "gain over the row above",
         "tweets compared",
+        "ECE before → after calibration",
         "fit time",
     )
     commands = "\n".join(
         f"- {fmt(row['variant'])}: `{row['command']}`" for row in data["rows"] if row.get("command")
     )
-    return table(header, rows, "lrrrrrr") + "\nCommands:\n\n" + commands + "\n"
+    return table(header, rows, "lrrrrrrr") + "\nCommands:\n\n" + commands + "\n"
 
 
 #: The reports the results page renders: file name -> (title, renderer).

@@ -11,6 +11,7 @@ import yaml
 from helpers.paths import QUIET, TINY_CONFIG, tiny_args
 
 from tweetcls.cli import main
+from tweetcls.core.calibration import calibration_error
 from tweetcls.core.errors import ConfigError
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.experiments.ablation import paired_gain
@@ -178,6 +179,10 @@ def test_labelled_folds_score_every_labelled_tweet_and_ablation_pairs_them(
     )
     rows = json.loads((tmp_path / "ablation.json").read_text())["rows"]
     assert [r["variant"] for r in rows] == ["reference", "smoothed"]
+    calibration = rows[0]["calibration"]  # measured on the out-of-fold probabilities
+    assert calibration["samples"] == len(labelled)
+    before = calibration_error(oof["probability"].to_numpy(), oof["target"].to_numpy())
+    assert calibration["ece_before"] == pytest.approx(before, abs=1e-6)
     comparison = rows[1]["vs_reference"]
     assert comparison["shared"] == len(labelled)
     gain = comparison["gain"]

@@ -55,10 +55,11 @@ def training_probabilities(bundle_dir, texts, keywords) -> tuple[np.ndarray, lis
     features = [{k: v[i] for k, v in encoded.items()} for i in range(len(texts))]
     batch = DataCollatorWithPadding(data.tokenizer, return_tensors="pt")(features)
     model = AutoModelForSequenceClassification.from_pretrained(str(bundle_dir)).eval()
-    temperature = load_bundle(bundle_dir).temperature  # the bundle's calibration
+    calibration = load_bundle(bundle_dir).calibration
     with torch.inference_mode():
-        probs = torch.softmax(model(**batch).logits / temperature, dim=-1)[:, 1]
-    return probs.numpy(), lengths
+        logits = model(**batch).logits
+    margin = (logits[:, 1] - logits[:, 0]) / calibration.temperature + calibration.bias
+    return torch.sigmoid(margin).numpy(), lengths
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
@@ -131,7 +132,11 @@ def test_bundle_versions(tiny_bundle):
     versions = bundle.versions()
     assert versions["version"] == bundle.version == info["version"]
     assert bundle.version == file_sha256(tiny_bundle / "model.safetensors")[:12]
-    assert versions["threshold"] == bundle.threshold == bundle.meta["threshold"]
+    moved = bundle.calibration.threshold(bundle.meta["threshold"])  # the same decisions
+    assert versions["threshold"] == bundle.threshold == moved
+    assert versions["calibration"] == {
+        key: info["calibration"][key] for key in ("temperature", "bias")
+    }
     assert versions["backends"] == list(BACKENDS)
     assert versions["model_sha256"]["onnx-int8"] == file_sha256(
         tiny_bundle / "onnx" / "model.int8.onnx"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tweetcls.core.calibration import scaled_threshold
+from tweetcls.core.calibration import Calibration
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.hashing import file_sha256
 from tweetcls.core.inputs import LEGACY_NORMALISER, check_normaliser
@@ -103,18 +103,7 @@ def _check_info(path: Path, info: dict[str, Any]) -> None:
         raise ConfigError(f"{path}: 'version' must be {VERSION_LENGTH} hex digits, got {version!r}")
     if not isinstance(info["model_sha256"], dict):
         raise ConfigError(f"{path}: 'model_sha256' must map backends to hashes")
-    temperature = info.get("calibration", {"temperature": 1.0}).get("temperature")
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not (temperature > 0)
-    ):
-        raise ConfigError(f"{path}: 'calibration.temperature' must be > 0, got {temperature!r}")
-
-
-def _temperature(info: dict[str, Any]) -> float:
-    """The calibration temperature of ``serving.json``'s contents (1: none recorded)."""
-    return float(info.get("calibration", {}).get("temperature", 1.0))
+    Calibration.of(info, str(path))
 
 
 @dataclass(frozen=True)
@@ -140,15 +129,15 @@ class Bundle:
     def of(cls, path: Path, meta: dict[str, Any], info: dict[str, Any], version: str) -> Bundle:
         """The bundle of these files' contents; its threshold is fit's (``tweetcls.json``),
         moved with the calibrated probabilities so that decisions stay the same."""
-        temperature = _temperature(info)
-        threshold = scaled_threshold(float(meta["threshold"]), temperature)
+        threshold = Calibration.of(info, str(path)).threshold(float(meta["threshold"]))
         return cls(path=path, meta=meta, info=info, threshold=threshold, version=version)
 
     @property
-    def temperature(self) -> float:
-        """The temperature export fitted (``serving.json``'s ``calibration``; 1: none), by which
-        every backend divides the model's logit margin (:mod:`tweetcls.core.calibration`)."""
-        return _temperature(self.info)
+    def calibration(self) -> Calibration:
+        """The map export fitted (``serving.json``'s ``calibration``; none: the identity),
+        which every backend applies to the model's logit margin
+        (:mod:`tweetcls.core.calibration`)."""
+        return Calibration.of(self.info, str(self.path))
 
     @property
     def normaliser(self) -> int:
@@ -170,7 +159,7 @@ class Bundle:
         return {
             "version": self.version,
             "threshold": self.threshold,
-            "temperature": self.temperature,
+            "calibration": self.calibration.as_dict(),
             "pretrained_model": self.meta.get("pretrained_model"),
             "max_length": self.meta["max_length"],
             "use_keyword": self.meta["use_keyword"],

@@ -1,12 +1,15 @@
-"""Probabilities that mean what they say: temperature scaling and its measures.
+"""Probabilities that mean what they say: Platt scaling and its measures.
 
-Temperature scaling (Guo et al., 2017, "On Calibration of Modern Neural Networks") divides the
-model's logit margin ``z = logit_disaster - logit_other`` by one number ``T`` fitted to
-held-out tweets by maximum likelihood: ``p = expit(z / T)``. ``T > 1`` softens an overconfident
-model, ``T < 1`` sharpens an underconfident one. The order of the tweets is unchanged, so a
-decision rule keeps its meaning when its threshold moves with the probabilities:
-``p >= t`` before is ``p' >= expit(logit(t) / T)`` after (:func:`scaled_threshold`; 0.5 stays
-0.5).
+Platt scaling (Platt, 1999; scikit-learn's ``CalibratedClassifierCV(method="sigmoid")``) maps the
+model's logit margin ``z = logit_disaster - logit_other`` through a logistic regression fitted
+to held-out tweets by maximum likelihood, written here as a temperature and a bias:
+``p = expit(z / T + b)``. ``T > 1`` softens an overconfident model, ``T < 1`` sharpens an
+underconfident one; ``b`` moves every tweet's log-odds by the same amount, which a model that
+is biased towards one class needs (temperature scaling, Guo et al. 2017, is the case ``b = 0``;
+on out-of-fold predictions of all labelled tweets the bias roughly halves its error, see
+``docs/trust.md``). The map is increasing, so the order of the tweets is unchanged and a
+decision rule keeps its meaning when its threshold moves with the probabilities: ``p >= t``
+before is ``p' >= expit(logit(t) / T + b)`` after (:meth:`Calibration.threshold`).
 
 Measured by the expected calibration error (ECE): the tweets in ``BINS`` equal-width bins of
 their probability, the mean |share of disasters - mean probability| weighted by the bins'
@@ -15,19 +18,23 @@ sizes (the binary ECE of torchmetrics' ``binary_calibration_error``, which ``tes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
+
+from tweetcls.core.errors import ConfigError
 
 #: Bins of the reliability table and of the expected calibration error.
 BINS = 10
 #: The fitted temperature's range: beyond it a model is broken, not miscalibrated.
-LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 #: Probabilities are clipped this far from 0 and 1 before their logit (float32 saturates).
 _EPS = 1e-7
+#: The method's name in ``serving.json`` and the reports.
+METHOD = "platt scaling"
 
 
 def margins(probabilities: np.ndarray) -> np.ndarray:
@@ -36,32 +43,76 @@ def margins(probabilities: np.ndarray) -> np.ndarray:
     return logit(p)
 
 
-def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises the log loss of ``expit(margins / T)`` on ``labels``
-    (scipy's bounded scalar minimiser over ``log T``)."""
-    z = margins(probabilities)
-    y = np.asarray(labels, dtype=np.float64)
+@dataclass(frozen=True)
+class Calibration:
+    """The map ``p = expit(z / temperature + bias)`` of a logit margin ``z``.
 
-    def log_loss(log_t: float) -> float:
-        scaled = z / np.exp(log_t)
-        # -log sigmoid(s) = logaddexp(0, -s): stable for any margin
-        return float(np.mean(y * np.logaddexp(0, -scaled) + (1 - y) * np.logaddexp(0, scaled)))
+    Args:
+        temperature: Divides the margin (> 0; 1: unchanged).
+        bias: Added to the divided margin, in log-odds (0: unchanged).
+    """
 
-    result = minimize_scalar(log_loss, bounds=LOG_T_BOUNDS, method="bounded")
-    return float(np.exp(result.x))
+    temperature: float = 1.0
+    bias: float = 0.0
 
+    @classmethod
+    def fit(cls, probabilities: np.ndarray, labels: np.ndarray, bias: bool = True) -> Calibration:
+        """The maximum-likelihood map of ``probabilities`` (uncalibrated) to ``labels``:
+        scikit-learn's unpenalised logistic regression on their margins (``bias=False``:
+        through the origin, i.e. temperature scaling). The temperature is kept within
+        :data:`TEMPERATURE_BOUNDS`."""
+        from sklearn.linear_model import LogisticRegression
 
-def scale(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """The probabilities at ``temperature`` (float32, like the backends' output)."""
-    return expit(margins(probabilities) / temperature).astype(np.float32)
+        y = np.asarray(labels)
+        if np.unique(y).size < 2:
+            raise ConfigError(f"calibration needs tweets of both labels, got only {y[0]!r}")
+        model = LogisticRegression(C=np.inf, fit_intercept=bias)
+        model.fit(margins(probabilities)[:, None], y)
+        slope = float(model.coef_[0, 0])
+        low, high = TEMPERATURE_BOUNDS
+        temperature = high if slope <= 1 / high else min(max(1 / slope, low), high)
+        return cls(temperature, float(model.intercept_[0]) if bias else 0.0)
 
+    @classmethod
+    def of(cls, info: Mapping[str, Any], where: str) -> Calibration:
+        """The calibration in ``serving.json``'s contents (none recorded: the identity).
 
-def scaled_threshold(threshold: float, temperature: float) -> float:
-    """The threshold on probabilities at ``temperature`` that makes the same decisions as
-    ``threshold`` at temperature 1 (0 and 1 stay)."""
-    if threshold <= 0 or threshold >= 1 or temperature == 1:
-        return float(threshold)
-    return float(expit(logit(threshold) / temperature))
+        Raises:
+            ConfigError: a temperature that is not > 0 or a bias that is not finite, naming
+                ``where``.
+        """
+        recorded = info.get("calibration", {})
+        temperature = recorded.get("temperature", 1.0)
+        bias = recorded.get("bias", 0.0)
+        numbers = {"temperature": temperature, "bias": bias}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}: 'calibration.{name}' must be a number, got {value!r}")
+        if not (0 < temperature < np.inf):
+            raise ConfigError(f"{where}: 'calibration.temperature' must be > 0, got {temperature}")
+        if not np.isfinite(bias):
+            raise ConfigError(f"{where}: 'calibration.bias' must be finite, got {bias}")
+        return cls(float(temperature), float(bias))
+
+    def on_margins(self, z: np.ndarray) -> np.ndarray:
+        """The calibrated probabilities of logit margins ``z`` (float32, like the backends')."""
+        dtype = np.float32
+        return expit(np.asarray(z, dtype) / dtype(self.temperature) + dtype(self.bias))
+
+    def apply(self, probabilities: np.ndarray) -> np.ndarray:
+        """The calibrated probabilities of uncalibrated ones (float32)."""
+        return self.on_margins(margins(probabilities))
+
+    def threshold(self, threshold: float) -> float:
+        """The threshold on calibrated probabilities that makes the same decisions as
+        ``threshold`` on uncalibrated ones (0 and 1 stay)."""
+        if threshold <= 0 or threshold >= 1 or (self.temperature == 1 and self.bias == 0):
+            return float(threshold)
+        return float(expit(logit(threshold) / self.temperature + self.bias))
+
+    def as_dict(self) -> dict[str, float]:
+        """``temperature`` and ``bias``, rounded as ``serving.json`` records them."""
+        return {"temperature": round(self.temperature, 6), "bias": round(self.bias, 6)}
 
 
 def _bins(probabilities: np.ndarray, labels: np.ndarray) -> Iterator[tuple[int, int, float, float]]:
@@ -95,39 +146,58 @@ def calibration_error(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return sum(tweets * gap for tweets, gap in gaps) / sum(tweets for tweets, _ in gaps)
 
 
+def sampling_floor(probabilities: np.ndarray, draws: int = 200, seed: int = 0) -> float:
+    """The mean calibration error of perfectly calibrated ``probabilities``: labels drawn from
+    them ``draws`` times. No calibration can be shown below this on as many tweets."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(probabilities, dtype=np.float64)
+    return float(np.mean([calibration_error(p, rng.random(p.size) < p) for _ in range(draws)]))
+
+
 def cross_fitted(
-    probabilities: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0
+    probabilities: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0, bias: bool = True
 ) -> np.ndarray:
-    """Each tweet's probability scaled by a temperature fitted on the other folds (stratified):
-    an estimate of the calibration a temperature fitted on all of them has on new tweets."""
+    """Each tweet's probability calibrated by a map fitted on the other folds (stratified):
+    an estimate of the calibration a map fitted on all of them has on new tweets."""
     from sklearn.model_selection import StratifiedKFold
 
+    p = np.asarray(probabilities)
     y = np.asarray(labels)
     out = np.empty(len(y), dtype=np.float32)
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     for fit_rows, held_out in split.split(np.zeros(len(y)), y):
-        temperature = fit_temperature(probabilities[fit_rows], y[fit_rows])
-        out[held_out] = scale(probabilities[held_out], temperature)
+        out[held_out] = Calibration.fit(p[fit_rows], y[fit_rows], bias).apply(p[held_out])
     return out
 
 
-def calibrate(probabilities: np.ndarray, labels: np.ndarray, repeats: int = 5) -> dict[str, Any]:
-    """Fit the temperature on all tweets and measure it: the calibration error before and
+def calibrate(
+    probabilities: np.ndarray, labels: np.ndarray, repeats: int = 5
+) -> tuple[Calibration, dict[str, Any]]:
+    """Fit the calibration on all tweets, and measure it: the calibration error before and
     after (the mean over ``repeats`` differently seeded 5-fold :func:`cross_fitted` runs, and
-    their range), and the reliability tables of both (after: the first run)."""
-    temperature = fit_temperature(probabilities, labels)
+    their range), beside temperature scaling alone (the same runs without the bias) and the
+    :func:`sampling_floor` of these many tweets, and the reliability tables of both (after:
+    the first run)."""
+    calibration = Calibration.fit(probabilities, labels)
     runs = [cross_fitted(probabilities, labels, seed=seed) for seed in range(repeats)]
     errors = [calibration_error(after, labels) for after in runs]
-    return {
-        "method": "temperature scaling",
-        "temperature": round(temperature, 6),
+    temperature_only = [
+        calibration_error(cross_fitted(probabilities, labels, seed=seed, bias=False), labels)
+        for seed in range(repeats)
+    ]
+    report = {
+        "method": METHOD,
+        **calibration.as_dict(),
         "samples": len(labels),
         "ece_before": round(calibration_error(probabilities, labels), 6),
         "ece_after": round(float(np.mean(errors)), 6),
         "ece_after_range": [round(min(errors), 6), round(max(errors), 6)],
         "ece_after_in_sample": round(
-            calibration_error(scale(probabilities, temperature), labels), 6
+            calibration_error(calibration.apply(probabilities), labels), 6
         ),
+        "ece_temperature_only": round(float(np.mean(temperature_only)), 6),
+        "ece_sampling_floor": round(sampling_floor(runs[0]), 6),
         "reliability_before": reliability(probabilities, labels),
         "reliability_after": reliability(runs[0], labels),
     }
+    return calibration, report

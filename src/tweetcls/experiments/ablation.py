@@ -8,6 +8,9 @@ bootstrap (:func:`tweetcls.core.bootstrap.paired_f1_difference`: ``scipy.stats.b
 resampling the tweets once for both recipes). A change is
 beyond noise when its interval excludes 0.
 
+Each recipe's out-of-fold probabilities also measure the calibration export would fit
+(:func:`oof_calibration`): ~7k held-out tweets instead of the validation split's ~700.
+
 Recipes whose normaliser merges more near-duplicates score fewer tweets; they are compared on
 the tweets both runs kept with the same label (``shared``; ``label_changes`` counts the others).
 """
@@ -24,6 +27,7 @@ from tweetcls.core.arguments import run_function
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bootstrap import paired_f1_difference
 from tweetcls.core.bundle import read_json
+from tweetcls.core.calibration import calibrate
 from tweetcls.core.errors import ConfigError
 
 
@@ -39,6 +43,14 @@ def _read_oof(report: dict, where: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{where}: its out-of-fold predictions {path} are missing")
     return pd.read_csv(path).set_index("id")
+
+
+def oof_calibration(oof: pd.DataFrame) -> dict:
+    """How well a calibration map (:mod:`tweetcls.core.calibration`) fitted on a recipe's
+    out-of-fold predictions calibrates them, cross-fitted: the expected calibration error
+    before and after, temperature scaling alone, and the sampling floor of as many tweets."""
+    _, report = calibrate(oof["probability"].to_numpy(), oof["target"].to_numpy())
+    return {key: value for key, value in report.items() if not key.startswith("reliability")}
 
 
 def paired_gain(
@@ -109,6 +121,7 @@ def ablation(
             "oof_samples": len(oof),
             "oof_f1": report["oof_f1"],
             "oof_f1_ci": report["oof_f1_ci"],
+            "calibration": oof_calibration(oof),
             "fit_seconds": report.get("fit_seconds"),
             "command": report.get("command"),
         }

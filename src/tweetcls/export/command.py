@@ -57,11 +57,13 @@ def export(
         opset=opset,
     )
     int8, pytorch = report["backends"]["onnx-int8"], report["backends"]["pytorch"]
+    calibration = report["calibration"]
     faithful = "faithful" if report["faithfulness"]["faithful"] else "NOT faithful: not served"
     print(
         f"export: wrote {out} (version {report['version']}): val F1 pytorch "
         f"{pytorch['f1']:.4f}, onnx-int8 {int8['f1']:.4f}, label agreement "
-        f"{int8['agreement']:.4f}; temperature {report['calibration']['temperature']:.3f}; "
+        f"{int8['agreement']:.4f}; calibration T {calibration['temperature']:.3f}, b "
+        f"{calibration['bias']:+.3f}; "
         f"word attributions {faithful}; report {report_path}"
     )
     return report

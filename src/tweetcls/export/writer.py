@@ -3,9 +3,9 @@
 Copies the model directory from ``fit`` (``runs/<run>/model``), adds the model as ONNX (fp32,
 dynamic batch and sequence axes) and as dynamically quantized int8 ONNX, checks all three
 backends on ``val.csv`` through the same :mod:`tweetcls.inference` backends the server
-uses, fits the temperature that calibrates their probabilities on it
+uses, fits the map (Platt scaling) that calibrates their probabilities on it
 (:mod:`tweetcls.core.calibration`), and writes ``serving.json`` (version, hashes, provenance,
-temperature) and ``drift_reference.json`` (profile of ``train.csv``). The bundle directory is
+calibration) and ``drift_reference.json`` (profile of ``train.csv``). The bundle directory is
 written atomically: on any failure, including int8 losing more than ``--max_f1_drop`` F1
 against PyTorch, nothing is left behind. See :mod:`tweetcls.core.bundle` for the layout.
 """
@@ -30,7 +30,7 @@ from tweetcls.core.bundle import (
     load_bundle,
     weights_version,
 )
-from tweetcls.core.calibration import calibrate
+from tweetcls.core.calibration import Calibration, calibrate
 from tweetcls.core.errors import ConfigError
 from tweetcls.core.host import cpu_flags
 from tweetcls.export.compare import compare_backends, score_backends
@@ -109,17 +109,18 @@ def export_bundle(
                 f"), more than --max_f1_drop {max_f1_drop}; no bundle written"
             )
         info["validation"] = {kind: r["f1"] for kind, r in results.items()}
-        # probabilities that mean what they say: a temperature fitted on val.csv (decisions
+        # probabilities that mean what they say: a map fitted on val.csv (decisions
         # unchanged: the threshold moves with the probabilities)
-        calibration = calibrate(probabilities["pytorch"], val["target"].to_numpy())
-        temperature = calibration["temperature"]
+        calibration, calibration_report = calibrate(
+            probabilities["pytorch"], val["target"].to_numpy()
+        )
         info["calibration"] = {
-            "method": calibration["method"],
-            "temperature": temperature,
+            "method": calibration_report["method"],
+            **calibration.as_dict(),
             "fitted_on": f"val.csv ({len(val)} tweets, PyTorch backend)",
         }
         for backend in backends.values():
-            backend.temperature = temperature
+            backend.calibration = Calibration.of(info, INFO_FILE)  # as loading will read it
         bundle = Bundle.of(tmp, source.meta, info, info["version"])  # the threshold moves
         # int8 parity holds on the CPU kind it was checked on: 8-bit dot products saturate on
         # CPUs without VNNI, so a bundle served on another kind may score differently
@@ -139,7 +140,7 @@ def export_bundle(
         "version": info["version"],
         "threshold": bundle.threshold,
         "samples": len(val),
-        "calibration": calibration,
+        "calibration": calibration_report,
         "faithfulness": faithfulness,
         "max_f1_drop": max_f1_drop,
         "int8_f1_drop": round(drop, 6),

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from transformers import AutoTokenizer
 
 from tweetcls.core.bundle import Bundle
@@ -71,8 +70,8 @@ class Backend(ABC):
         self.tokenizer = AutoTokenizer.from_pretrained(str(bundle.path))
         #: the text normaliser version the model was trained with, resolved once
         self.normaliser = bundle.normaliser
-        #: the logit margin is divided by it (the bundle's calibration; 1: none)
-        self.temperature = bundle.temperature
+        #: the map of the logit margin to a probability (the bundle's calibration)
+        self.calibration = bundle.calibration
         self.encoder = Encoder(
             self.tokenizer,
             use_keyword=bool(bundle.meta["use_keyword"]),
@@ -142,8 +141,8 @@ class Backend(ABC):
 
     def _probabilities(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
         logits = self._logits(encoded).astype(np.float32)
-        # softmax(logits / T)[:, 1] of the two classes, computed stably
-        return expit((logits[:, 1] - logits[:, 0]) / np.float32(self.temperature))
+        # the calibrated sigmoid of the two classes' margin (T = 1, b = 0: their softmax)
+        return self.calibration.on_margins(logits[:, 1] - logits[:, 0])
 
     @abstractmethod
     def _logits(self, encoded: Any) -> np.ndarray:
