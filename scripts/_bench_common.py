@@ -1,12 +1,10 @@
-"""What the benchmarks share (``bench_train_overhead.py``, ``bench_train_mfu.py``; the host
-details of ``bench_serve.py`` and ``bench_models.py``; free ports, which the tests' servers use
-too).
+"""What the benchmarks share: progress on stderr and the report on stdout, the JSON layout of
+the training benchmarks (``meta``: run details, ``rows``: one object per table row, ``report``:
+the printed markdown), the host (:func:`host_info`), batch-1 timing in interleaved rounds
+(``bench_serve.py``, ``bench_models.py``) and free ports (the tests' servers use them too).
 
-Progress on stderr, the report on stdout, and the same JSON layout for the training benchmarks:
-``meta`` (run details), ``rows`` (one object per table row) and ``report`` (the printed
-markdown). Only the
-standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must run on
-a bare GPU machine with only torch, transformers and lightning.
+Only the standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must
+run on a bare GPU machine with only torch, transformers and lightning.
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +68,33 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def interleaved_ms(
+    calls: Mapping[str, Callable[[int], object]], reps: int, rounds: int, items: int, warmup: int
+) -> dict[str, list[list[float]]]:
+    """Milliseconds per call of each of ``calls`` (name -> a call on item ``i``), per round.
+
+    Each call first runs untimed on items ``0 .. warmup - 1``; then ``reps`` timed calls each
+    (rounded up to whole rounds) in ``rounds`` rounds. A round times every call on the same
+    items, in an order rotated from round to round, so a machine whose speed drifts affects all
+    alike and the per-round ratios show the spread.
+    """
+    for call in calls.values():
+        for i in range(min(warmup, items)):
+            call(i)
+    names, per_round = list(calls), -(-reps // rounds)
+    times: dict[str, list[list[float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        batch = [(r * per_round + i) % items for i in range(per_round)]
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            round_times = []
+            for i in batch:
+                start = time.perf_counter()
+                calls[name](i)
+                round_times.append((time.perf_counter() - start) * 1000)
+            times[name].append(round_times)
+    return times
 
 
 #: CPU flags that decide inference speed.

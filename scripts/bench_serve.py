@@ -1,95 +1,55 @@
 """Benchmark the prediction service against the backend's own throughput, in one run.
 
-Hosts differ about 3x in speed, so every verdict here is a ratio of two figures measured in
-the same run on the same cores, printed with the host (``_bench_common.host_info``). For each
-backend of ``--backends`` (``onnx-int8``, ``onnx``, ``pytorch``):
+Hosts differ about 3x in speed, so every verdict is a ratio of two figures from the same run on
+the same cores, recorded with the host. Per backend of ``--backends`` (method in full:
+scripts/README.md): batch-1 model latency (``--skip_latency``); the backend alone, no HTTP, on
+sorted and random batches, the *ideal* reference (``--skip_reference``); the service as deployed
+per configuration of ``--workers`` x ``--batching`` x ``--server_threads`` under a closed loop
+of wrk at each ``--clients`` count (``--skip_closed_loop``), then the backend alone fed the
+micro-batches it formed, the *matched* reference: service / matched (target at 32 clients >=
+0.95, 0 errors) and CPU per answer; with ``--baseline`` a minimal FastAPI app under the same wrk
+runs (target tweetcls / minimal >= 0.5); with ``--open_loop`` Poisson arrivals from the Python
+generator of ``_serve_workers.py``: capacity, then 50%, 80% (onnx-int8 target: p99 <= 50 ms)
+and 150% of it on a bounded queue. ``--repeats N`` runs the grid and the baseline N times,
+alternating, each on a fresh server; ``--server_cpus``/``--client_cpus`` pin the server (and
+the references) and the load generator.
 
-1. **Model latency at batch 1** (skip: ``--skip_latency``; ``_serve_latency.py``):
-   ``predict_proba`` on one tweet at a time in interleaved rounds; the int8 / PyTorch
-   speed-up (target >= 2.5x) with its per-round spread.
-2. **Ideal reference** (skip: ``--skip_reference``; ``_serve_reference.py``): the backend
-   alone, no HTTP, on length-sorted (``--reference_batches``) and random
-   (``--reference_unsorted``) batches, in one all-threads process and in one single-thread
-   process per CPU; the best tweets/s bounds any service.
-3. **Closed loop** (skip: ``--skip_closed_loop``): per service configuration of the grid
-   ``--workers`` x ``--batching`` (``requests``: ``--max_batch_tokens 0``; ``tokens``:
-   ``--max_batch_tokens``) x ``--server_threads``, the service starts as deployed (``python -m
-   tweetcls serve``, ``serve_argv``'s command line, request log to a temporary SQLite file);
-   at each ``--clients`` count wrk (``-t1 -c<clients>``, ``wrk_predict.lua``: single-tweet
-   ``POST /predict`` bodies rotating over distinct real tweets of ``--data``) runs ``--warmup``
-   s unrecorded, then ``--duration`` s (wrk takes whole seconds). Reported: req/s,
-   p50/p95/p99, errors, the CPU of the server's process tree (psutil) and of wrk
-   (``RUSAGE_CHILDREN``), and the service's mean micro-batch size over the run (sum / count of
-   its ``tweetcls_batch_size`` histogram, ``GET /metrics`` before and after).
-4. **Matched reference** (with 2 and 3): once that server stopped, the backend alone fed what
-   it saw at each client count: its workers' processes with its threads each, random batches
-   of its mean size from the same tweets, scored by ``Backend.score`` under its
-   ``--max_batch_tokens``. Reported: service / matched and service / ideal (a request is one
-   tweet), and **CPU per answer**: server CPU s per request, backend CPU s per tweet
-   (``time.process_time``), their ratio. Target at 32 clients: service / matched (else /
-   ideal) >= 0.95 with 0 errors.
-5. **Baseline** (``--baseline``, with a tiny bundle as ``--model``): the same wrk runs against
-   a minimal FastAPI app (``_serve_baseline_app.py``); tweetcls / minimal >= 0.5.
-6. **Open loop** (``--open_loop``; ``_serve_openloop.py``): Poisson arrivals from the Python
-   generator ``_serve_load.py`` (no compiled open-loop generator is packaged here); capacity,
-   then 50%, 80% (onnx-int8: p99 <= 50 ms) and 150% of it on a bounded queue.
+Prints a plain summary; ``--json`` writes every figure, each ratio beside the two it divides
+(``docs/hooks/bench_tables.py`` renders it). From the repository root, offline, on an idle
+machine, with wrk installed::
 
-``--repeats N`` runs the closed-loop grid and the baseline N times, alternating (every
-configuration once, then again), each on a fresh server; the open loop runs in the first.
-The load generator shares the host and takes CPU the server could use (printed); the
-references have none. ``--server_cpus``/``--client_cpus`` pin them (the references run on
-the server's CPUs). Run from the repository root (offline), on an otherwise idle machine, with
-wrk installed (``apt-get install wrk``; ``--wrk`` names another binary)::
-
-    python -m tweetcls export --model runs/pipeline/model --out runs/pipeline/serving
     python scripts/bench_serve.py --model runs/pipeline/serving --json reports/bench_serve.json
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import gc
 import itertools
 import json
+import math
+import multiprocessing
 import os
+import resource
+import shlex
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _serve_*.py helpers
-from _bench_common import free_port, host_info
-from _serve_latency import int8_speedup, model_latency
-from _serve_load import http_library
-from _serve_openloop import capacity_and_loads, overload
-from _serve_reference import best, ideal_cells, matched_cell, measure
-from _serve_report import (
-    TARGET_CLIENTS,
-    LoadResult,
-    OpenLoopResult,
-    Report,
-    baseline_rows,
-    load_result,
-    markdown,
-    match,
-    targets,
-    to_json,
-)
-from _serve_server import (
-    ServerError,
-    ServiceConfig,
-    baseline_command,
-    batch_totals,
-    check_alive,
-    parse_cpus,
-    pinned,
-    progress,
-    run_client,
-    run_wrk,
-    running_server,
-    serve_command,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, _serve_workers
+from _bench_common import free_port, host_info, interleaved_ms, positive_int
+from _serve_workers import reference, tree_cpu
 
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bundle import BACKENDS
@@ -97,339 +57,582 @@ from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 __all__ = ["ConfigError", "ServerError", "main"]
-#: Packages whose versions the report prints.
+#: A row of the JSON's tables (its fields: scripts/README.md).
+Row = dict[str, Any]
+HERE = Path(__file__).resolve().parent
+WORKERS, WRK_SCRIPT = HERE / "_serve_workers.py", HERE / "wrk_predict.lua"
+#: Packages whose versions the report records.
 VERSIONS = (
     "tweetcls", "onnxruntime", "torch", "transformers", "tokenizers", "numpy", "fastapi",
     "pydantic", "uvicorn", "uvloop", "httptools", "aiohttp", "httpx",
 )  # fmt: skip
+#: The verdicts' targets (see the module docstring), as the JSON records them.
+TARGETS = {
+    "clients": 32, "ratio_to_reference": 0.95, "ratio_to": "matched reference, else the ideal",
+    "ratio_to_minimal": 0.5, "capacity_p99_ms": 1000.0, "open_loop_loads": [0.5, 0.8, 1.5],
+    "open_loop_target_load": 0.8, "open_loop_p99_ms": 50.0, "open_loop_backend": "onnx-int8",
+    "int8_speedup": 2.5,
+}  # fmt: skip
+#: Settings without a flag (no documented run changes them); the JSON's settings hold them.
+FIXED = {
+    "tweets": 2000, "latency_rounds": 5, "ramp_factor": 2.0, "pool": 1024, "late_ms": 10.0,
+    "server_max_queue": 64, "request_timeout": 10.0, "startup_timeout": 180.0, "wrk": "wrk",
+    "http": "aiohttp",  # the open-loop client
+}  # fmt: skip
+#: The fields of a closed-loop row known only later (None until then), and its repeat.
+LOAD_LATER = dict.fromkeys(
+    ("reference_tweets_per_s", "ratio", "meets_target", "mean_batch", "server_cpu_s_per_request",
+     "matched_tweets_per_s", "matched_ratio", "backend_cpu_s_per_tweet", "cpu_ratio")
+) | {"repeat": 0}  # fmt: skip
+_STARTED, _SERVERS = time.monotonic(), itertools.count()
 
 
-def load_tweets(path: Path, limit: int) -> list[Tweet]:
-    """Up to ``limit`` distinct real tweets of ``--data`` as ``{"text", "keyword"}``."""
-    return read_tweets(path, limit, name=f"--data {path}")
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout carries the summary), with the elapsed time."""
+    elapsed = time.monotonic() - _STARTED
+    print(f"[bench_serve {elapsed:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-def predict_body(tweet: Tweet) -> bytes:
-    """The JSON body of a single-tweet ``POST /predict``."""
-    return json.dumps(tweet_body(tweet)).encode()
+class ServerError(TweetclsError):
+    """The service did not start or died during the benchmark."""
 
 
-# ---------------------------------------------------------------- command line
+@dataclass(frozen=True)
+class ServiceConfig:
+    """A configuration of the grid: ``workers``, ``max_batch_tokens`` (0: ``requests``
+    batching), ``threads`` per worker (None: the service's default)."""
+
+    workers: int = 1
+    max_batch_tokens: int = 0
+    threads: int | None = None
+
+    @property
+    def label(self) -> str:
+        """E.g. ``w2 tokens512 t1`` or ``w1 requests t=auto``."""
+        batching = f"tokens{self.max_batch_tokens}" if self.max_batch_tokens else "requests"
+        return f"w{self.workers} {batching} t{self.threads or '=auto'}"
+
+
+@contextlib.contextmanager
+def pinned(cpus: Sequence[int] | None) -> Iterator[None]:
+    """Run the block (and the processes it starts, which inherit it) on ``cpus``."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus or saved)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def serve_command(
+    model: Path,
+    backend: str,
+    port: int,
+    database_url: str,
+    extra: str = "",
+    config: ServiceConfig | None = None,
+    max_queue: int | None = None,
+) -> list[str]:
+    """``python -m tweetcls serve``: ``--workers`` and ``--max_batch_tokens`` always (a row runs
+    what its label says), ``--threads`` and ``--max_queue`` when set, then ``extra``."""
+    from tweetcls.serving.command import serve_argv
+
+    c = config or ServiceConfig()
+    flags = {"threads": c.threads, "workers": c.workers, "max_batch_tokens": c.max_batch_tokens}
+    flags |= {"model": model, "backend": backend, "host": "127.0.0.1", "port": port}
+    argv = serve_argv(**flags, database_url=database_url, max_queue=max_queue)
+    return argv + shlex.split(extra)
+
+
+def baseline_command(port: int) -> list[str]:
+    """The command line of the minimal FastAPI app of ``--baseline``."""
+    return [sys.executable, str(WORKERS), "minimal", str(port)]
+
+
+def check_alive(proc: subprocess.Popen, log: Path, what: str = "died during the run") -> None:
+    """Fail, with the end of its log, if the server exited."""
+    if proc.poll() is not None:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise ServerError(f"server {what} (exit {proc.returncode}):\n{tail}")
+
+
+@dataclass
+class Server:
+    """A started server: its process, base URL and log."""
+
+    proc: subprocess.Popen
+    url: str
+    log: Path
+
+    def drive(self, args: argparse.Namespace, bodies: Sequence[bytes], **kwargs: Any) -> Row:
+        """One open-loop run (:func:`run_client`) against it; fail if it died meanwhile."""
+        raw = run_client(f"{self.url}/predict", bodies, args, self.proc.pid, **kwargs)
+        check_alive(self.proc, self.log)
+        return raw
+
+
+@contextlib.contextmanager
+def running_server(
+    command: Callable[[int], list[str]], args: argparse.Namespace, tmp: Path, consecutive: int = 1
+) -> Iterator[Server]:
+    """Start ``command(port)`` on ``--server_cpus``, wait until ``/ready`` answers 200
+    ``consecutive`` times in a row on new connections (several workers: more than one has
+    answered), yield it, then stop it (SIGTERM, then SIGKILL)."""
+    port, log = free_port(), tmp / f"server-{next(_SERVERS)}.log"
+    url, argv = f"http://127.0.0.1:{port}", command(port)
+    progress(f"start: {shlex.join(argv[1:])}")
+    with log.open("wb") as out, pinned(args.server_cpus):
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline, streak = time.monotonic() + args.startup_timeout, 0
+        while streak < consecutive:
+            check_alive(proc, log, "exited while starting")
+            if time.monotonic() > deadline:
+                raise ServerError(f"{url} not ready after {args.startup_timeout:.0f} s, see {log}")
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as answer:
+                    streak = streak + 1 if answer.status == 200 else 0
+                    continue
+            except OSError as err:  # refused, or e.g. 503 while the model loads
+                if isinstance(err, urllib.error.HTTPError):
+                    err.close()
+            streak = 0
+            time.sleep(0.2)
+        progress("ready")
+        yield Server(proc, url, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def parse_wrk(stdout: str) -> Row:
+    """The ``wrk_result {json}`` line that ``wrk_predict.lua``'s ``done()`` prints."""
+    for line in stdout.splitlines():
+        if line.startswith("wrk_result "):
+            return json.loads(line.removeprefix("wrk_result "))
+    raise RuntimeError(f"wrk printed no result line:\n{stdout[-3000:]}")
+
+
+def run_wrk(
+    url: str, bodies: Path, clients: int, seconds: int, args: argparse.Namespace, server_pid: int
+) -> Row:
+    """``clients`` connections of one wrk thread for ``seconds``: wrk's result line with
+    ``server_cpu_s`` (the server's process tree), ``client_cpu_s`` (wrk) and ``wall_s``."""
+    progress(f"load: {clients} clients, {seconds} s (wrk)")
+    command = [args.wrk, "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(WRK_SCRIPT)]
+    command += [f"--timeout={math.ceil(args.request_timeout)}s", url, "--", str(bodies)]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server, start = tree_cpu(server_pid), time.perf_counter()
+    with pinned(args.client_cpus):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    wall, server = time.perf_counter() - start, tree_cpu(server_pid) - server
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    client = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return parse_wrk(proc.stdout) | {"server_cpu_s": server, "client_cpu_s": client, "wall_s": wall}
+
+
+def batch_totals(url: str, workers: int) -> tuple[float, float]:
+    """``(sum, count)`` of the ``tweetcls_batch_size`` histogram of ``/metrics`` over all
+    workers: each keeps its own and a new connection lands on any, so ``8 x workers`` scrapes'
+    distinct figures are summed (the load has stopped: they do not change)."""
+    seen = set()
+    for _ in range(8 * workers if workers > 1 else 1):
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            lines = answer.read().decode().splitlines()
+        values = dict(line.rsplit(" ", 1) for line in lines if line[:1] != "#" and " " in line)
+        seen.add(tuple(float(values[f"tweetcls_batch_size_{k}"]) for k in ("sum", "count")))
+    return sum(s for s, _ in seen), sum(c for _, c in seen)
+
+
+def run_client(
+    url: str, bodies: Sequence[bytes], args: argparse.Namespace, server_pid: int, **run: float
+) -> Row:
+    """One open-loop run (``rate``, ``warmup``, ``duration``, ``seed`` of ``run``) by the
+    generator (``_serve_workers.py load``, on ``--client_cpus``); its raw results."""
+    progress(f"load: {run['rate']:.1f} req/s open loop")
+    spec = {"url": url, "server_pid": server_pid, "bodies": [body.decode() for body in bodies]}
+    spec |= {"pool": args.pool, "late_ms": args.late_ms, "timeout": args.request_timeout} | run
+    with pinned(args.client_cpus):
+        proc = subprocess.run(
+            [sys.executable, str(WORKERS), "load"], input=json.dumps(spec), capture_output=True,
+            text=True, timeout=run["warmup"] + run["duration"] + args.request_timeout + 120,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def load_result(
+    backend: str, config: ServiceConfig, clients: int, raw: Row, reference: float | None = None
+) -> Row:
+    """A closed-loop row from a wrk run (errors: status >= 400 and socket errors), with its
+    ratio to the ideal ``reference`` tweets/s and its verdict."""
+    kinds = {k: raw[k] for k in ("http_errors", "connect", "read", "write", "timeout") if raw[k]}
+    requests, duration = raw["requests"] - raw["http_errors"], raw["duration_us"] / 1e6
+    row = {"requests": requests, "errors": sum(kinds.values()), "error_kinds": kinds}
+    row |= {"duration_s": duration, "req_per_s": requests / duration if duration > 0 else 0.0}
+    row |= {k: raw[k] if raw["requests"] else math.nan for k in ("p50_ms", "p95_ms", "p99_ms")}
+    row |= {"server_cpu": raw["server_cpu_s"] / raw["wall_s"]}
+    row |= {"client_cpu": raw["client_cpu_s"] / raw["wall_s"], "backend": backend}
+    row |= {"config": config.label, "workers": config.workers}
+    row |= {"max_batch_tokens": config.max_batch_tokens, "threads": config.threads}
+    row |= {"clients": clients} | LOAD_LATER
+    if requests:
+        row["server_cpu_s_per_request"] = raw["server_cpu_s"] / requests
+    if reference:
+        row |= {"reference_tweets_per_s": reference, "ratio": row["req_per_s"] / reference}
+    return judge(row)
+
+
+def match(row: Row, matched: Row) -> Row:
+    """``row`` with the figures of its matched reference row, judged again."""
+    rate, cpu = matched["tweets_per_s"], matched["cpu_s_per_tweet"]
+    row |= {"matched_tweets_per_s": rate, "backend_cpu_s_per_tweet": cpu}
+    row["matched_ratio"] = row["req_per_s"] / rate if rate else None
+    if row["server_cpu_s_per_request"] is not None and cpu:
+        row["cpu_ratio"] = row["server_cpu_s_per_request"] / cpu
+    return judge(row)
+
+
+def judge(row: Row) -> Row:
+    """``meets_target``: at 32 clients, ``matched_ratio`` (else ``ratio``) >= 0.95, 0 errors."""
+    ratio = row["matched_ratio"] if row["matched_ratio"] is not None else row["ratio"]
+    if ratio is not None and row["clients"] == TARGETS["clients"]:
+        row["meets_target"] = ratio >= TARGETS["ratio_to_reference"] and row["errors"] == 0
+    return row
+
+
+def baseline_rows(load: Sequence[Row], minimal: Sequence[Row]) -> list[Row]:
+    """Each service row against the minimal app's row at the same client count and repeat."""
+    by_run = {(row["repeat"], row["clients"]): row for row in minimal}
+    rows = []
+    for row in load:
+        if (base := by_run.get((row["repeat"], row["clients"]))) and base["req_per_s"] > 0:
+            ratio = row["req_per_s"] / base["req_per_s"]
+            met = ratio >= TARGETS["ratio_to_minimal"] and row["errors"] == 0
+            rows.append(
+                {k: row[k] for k in ("backend", "config", "clients")}
+                | {"service_req_per_s": row["req_per_s"], "minimal_req_per_s": base["req_per_s"]}
+                | {"ratio": ratio, "meets_target": met, "repeat": row["repeat"]}
+            )
+    return rows
+
+
+def measure(
+    args: argparse.Namespace,
+    backend: str,
+    tweets: Sequence[Tweet],
+    groups: Sequence[tuple[int, int | None]],
+    cells: Sequence[list],
+    clients: Sequence[int] = (),
+) -> list[Row]:
+    """Every cell ``[batch, sorted, max_batch_tokens]`` in each group of ``(processes,
+    threads)`` reference processes (:func:`_serve_workers.reference`), group after group; a
+    matched cell's row carries its client count of ``clients``. All processes load at once (a
+    waiting one takes no CPU); for each cell a group's processes get one start, after
+    ``--reference_warmup`` s, and end, ``--reference_duration`` s later."""
+    spawn, procs = multiprocessing.get_context("spawn"), []
+    spec = {"model": str(args.model), "backend": backend, "tweets": list(tweets), "cells": cells}
+    layouts = [(g, threads, i) for g, (n, threads) in enumerate(groups) for i in range(n)]
+
+    def answer(k: int) -> Any:
+        try:
+            return procs[k][1].recv()
+        except EOFError:
+            procs[k][0].join(30)
+            raise RuntimeError(f"reference process exited ({procs[k][0].exitcode})") from None
+
+    try:
+        for _, threads, index in layouts:
+            conn, child = spawn.Pipe()
+            proc = spawn.Process(target=reference, args=(child, spec, threads, index))
+            proc.start()
+            procs.append((proc, conn))
+            child.close()  # the parent's copy: recv() fails once the process is gone
+        for k in range(len(procs)):
+            answer(k)  # loaded
+        results = []
+        for g, (_, threads) in enumerate(groups):
+            group = [k for k, layout in enumerate(layouts) if layout[0] == g]
+            for number, (batch, by_length, budget) in enumerate(cells):
+                t0 = time.monotonic() + 0.05 + args.reference_warmup
+                for k in group:
+                    procs[k][1].send((t0, t0 + args.reference_duration, number))
+                rows = [answer(k) for k in group]
+                real, done = sum(r["real_tokens"] for r in rows), sum(r["tweets"] for r in rows)
+                rates = [r["tweets_per_s"] for r in rows]
+                results.append({
+                    "backend": backend, "processes": len(rows), "threads": threads,
+                    "batch": batch, "sorted": by_length, "tweets": done,
+                    "tweets_per_s": sum(rates),
+                    "padding": sum(r["padded_tokens"] for r in rows) / real if real else 0.0,
+                    "process_tweets_per_s": rates, "max_batch_tokens": budget,
+                    "cpu_s_per_tweet": sum(r["cpu_s"] for r in rows) / done if done else None,
+                    "clients": clients[number] if clients else None,
+                })  # fmt: skip
+        return results
+    finally:
+        for proc, conn in procs:
+            with contextlib.suppress(OSError):
+                conn.send(None)  # stop
+            proc.join(30)
+            proc.kill()
+            conn.close()
+
+
+def best(results: Sequence[Row]) -> dict[str, Row]:
+    """Per backend, its best reference cell: ``tweets_per_s`` and where it came from."""
+    keys = ("tweets_per_s", "processes", "threads", "batch", "sorted")
+    top = sorted(results, key=lambda row: row["tweets_per_s"])  # each backend's best last
+    return {row["backend"]: {key: row[key] for key in keys} for row in top}
+
+
+def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int = 10) -> list[Row]:
+    """``predict_proba`` on one tweet at a time: every backend loaded at once (the first
+    ``--server_threads``), ``--latency_reps`` calls each in interleaved rounds
+    (``_bench_common.interleaved_ms``). Per backend: ``reps``, ``median_ms``, ``p90_ms``,
+    ``round_medians_ms``."""
+    import numpy as np
+    from transformers.utils import logging as hf_logging
+
+    from tweetcls.core.bundle import load_bundle
+    from tweetcls.inference import backends as loader
+
+    hf_logging.disable_progress_bar()  # the weight-loading bar of the pytorch backend
+    bundle, threads = load_bundle(args.model), args.server_threads[0]
+    engines = {name: loader.load_backend(bundle, name, threads) for name in args.backends}
+    calls = {
+        name: lambda i, e=engine: e.predict_proba([str(tweets[i]["text"])], [tweets[i]["keyword"]])
+        for name, engine in engines.items()
+    }
+    times = interleaved_ms(calls, args.latency_reps, args.latency_rounds, len(tweets), warmup)
+    del engines, calls  # free the models before the servers start
+    gc.collect()
+    results = []
+    for backend, per_round in times.items():
+        pooled = [t for round_times in per_round for t in round_times]
+        results.append(
+            {"backend": backend, "reps": len(pooled), "median_ms": statistics.median(pooled),
+             "p90_ms": float(np.percentile(pooled, 90)),
+             "round_medians_ms": [statistics.median(t) for t in per_round]}
+        )  # fmt: skip
+    return results
+
+
+def int8_speedup(latency: Sequence[Row]) -> tuple[float | None, list[float]]:
+    """PyTorch's batch-1 median over int8's, overall and per round (None, [] without both)."""
+    by_backend = {r["backend"]: r for r in latency}
+    if "onnx-int8" not in by_backend or "pytorch" not in by_backend:
+        return None, []
+    int8, eager = by_backend["onnx-int8"], by_backend["pytorch"]
+    rounds = zip(eager["round_medians_ms"], int8["round_medians_ms"], strict=True)
+    return eager["median_ms"] / int8["median_ms"], [e / i for e, i in rounds]
+
+
+def open_run(label: str, rate: float, max_queue: int | None, raw: Row) -> Row:
+    """An open-loop run's row from the generator's raw results (the 503s: ``shed``, also
+    errors), its ``outcome`` judged as a capacity step: ``pass``, ``fail`` (not 0 errors and
+    p99 <= 1 s) or ``generator-limited`` (met, but an arrival dropped or over 5% late)."""
+    import numpy as np
+
+    latencies, duration = np.asarray(raw["latencies_ms"], dtype=float), raw["duration_s"]
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies.size else [math.nan] * 3
+    run = {"requests": latencies.size, "errors": sum(raw["failures"].values())}
+    run |= {"error_kinds": raw["failures"], "duration_s": duration}
+    run |= {"req_per_s": latencies.size / duration if duration > 0 else 0.0}
+    run |= {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+    run |= {k: raw[k] for k in ("server_cpu", "client_cpu")}
+    run |= {"label": label, "rate": rate, "max_queue": max_queue}
+    run |= {k: raw[k] for k in ("sent", "late", "dropped", "shed", "retry_after")}
+    if run["errors"] or not run["requests"] or not p99 <= TARGETS["capacity_p99_ms"]:
+        outcome = "fail"
+    elif run["dropped"] or run["late"] > 0.05 * max(run["sent"] + run["dropped"], 1):
+        outcome = "generator-limited"
+    else:
+        outcome = "pass"
+    return run | {"outcome": outcome, "meets_target": None}
+
+
+def search_capacity(
+    step: Callable[[float], Row],
+    start: float,
+    factor: float = 2.0,
+    bisect_steps: int = 4,
+    max_rate: float = 1e5,
+    min_rate: float = 1.0,
+) -> tuple[float, str, list[Row]]:
+    """``(capacity, limited_by, steps)``: ``step`` (a judged run at a rate) from ``start`` times
+    ``factor`` until a step does not pass or ``max_rate`` (divided down to ``min_rate`` if the
+    first fails), then up to ``bisect_steps`` geometric bisections, until within 5%."""
+    steps: list[Row] = []
+
+    def passes(rate: float) -> bool:
+        steps.append(step(rate))
+        return steps[-1]["outcome"] == "pass"
+
+    lo: float | None = None
+    hi: float | None = None
+    if passes(rate := min(start, max_rate)):
+        lo = rate
+        while lo < max_rate and hi is None:
+            rate = min(lo * factor, max_rate)
+            lo, hi = (rate, None) if passes(rate) else (lo, rate)
+    else:
+        hi = rate
+        while hi > min_rate and lo is None:
+            rate = max(hi / factor, min_rate)
+            lo, hi = (rate, hi) if passes(rate) else (None, rate)
+    if lo is None or hi is None:
+        return (0.0, limit(steps, hi), steps) if lo is None else (lo, "max-rate", steps)
+    for _ in range(bisect_steps):
+        if hi / lo <= 1.05:
+            break
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if passes(mid) else (lo, mid)
+    return lo, limit(steps, hi), steps
+
+
+def limit(steps: Sequence[Row], hi: float | None) -> str:
+    """What bounded the search: the outcome of the lowest rate from ``hi`` that did not pass."""
+    failed = [
+        s for s in steps if s["outcome"] != "pass" and (hi is None or s["rate"] >= hi * 0.999)
+    ]
+    lowest = min(failed, key=lambda s: s["rate"], default=None)
+    return "generator" if lowest and lowest["outcome"] == "generator-limited" else "service"
+
+
+def open_loop(
+    backend: str, config: str, drive: Callable[..., Row], args: argparse.Namespace
+) -> Row:
+    """Capacity search and the loads up to 100% on the server ``drive(rate=..., warmup=...,
+    duration=..., seed=...)`` sends to; the 150% run is :func:`overload`'s."""
+    seeds = itertools.count(1)
+
+    def run(label: str, rate: float, warmup: float, duration: float) -> Row:
+        raw = drive(rate=rate, warmup=warmup, duration=duration, seed=next(seeds))
+        time.sleep(0.3)  # the server settles
+        return open_run(label, rate, None, raw)
+
+    capacity, limited_by, steps = search_capacity(
+        lambda rate: run("step", rate, args.step_warmup, args.step_duration),
+        args.start_rate, args.ramp_factor, args.bisect_steps, args.max_rate,
+    )  # fmt: skip
+    result = {"backend": backend, "config": config, "capacity_rate": capacity}
+    result |= {"limited_by": limited_by, "steps": steps, "runs": [], "overload_max_queue": None}
+    result |= {"overload_args": "", "shed_share": None, "retry_after_share": None}
+    result |= {"overload_p99_ms": None, "overload_other_errors": None}
+    for load in (x for x in TARGETS["open_loop_loads"] if x <= 1 and capacity > 0):
+        result["runs"].append(r := run(f"{load:.0%}", load * capacity, args.warmup, args.duration))
+        if backend == TARGETS["open_loop_backend"] and load == TARGETS["open_loop_target_load"]:
+            r["meets_target"] = r["errors"] == 0 and r["p99_ms"] <= TARGETS["open_loop_p99_ms"]
+    return result
+
+
+def overload(result: Row, drive: Callable[..., Row], args: argparse.Namespace) -> None:
+    """The loads above 100% on the bounded-queue server ``drive`` sends to: the 503 share of the
+    requests sent, of those the share with Retry-After, the p99 of the 200s, other errors."""
+    result |= {"overload_max_queue": args.server_max_queue, "overload_args": args.overload_args}
+    for load in (x for x in TARGETS["open_loop_loads"] if x > 1):
+        rate = load * result["capacity_rate"]
+        raw = drive(rate=rate, warmup=args.warmup, duration=args.duration, seed=10**6)
+        result["runs"].append(run := open_run(f"{load:.0%}", rate, args.server_max_queue, raw))
+        finished, shed = run["requests"] + run["errors"], run["shed"]  # all sent in the window
+        result["shed_share"] = shed / finished if finished else None
+        result["retry_after_share"] = run["retry_after"] / shed if shed else None
+        result |= {"overload_p99_ms": run["p99_ms"], "overload_other_errors": run["errors"] - shed}
 
 
 def threads_value(text: str) -> int | None:
     """argparse type of ``--server_threads``: ``auto`` (the service's default) or >= 1."""
-    if text == "auto":
-        return None
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 or 'auto', got {value}")
-    return value
+    return None if text == "auto" else positive_int(text)
+
+
+def at_least(low: float, strict: bool) -> Callable[[str], float]:
+    """argparse type: a float > ``low`` (``strict``) or >= ``low``."""
+
+    def parse(text: str) -> float:
+        if (value := float(text)) < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}: {text}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line (see the module docstring and scripts/README.md)."""
     parser = argparse.ArgumentParser(
-        description="Benchmark `tweetcls serve` against the backend's own throughput "
-        "(reference), a minimal FastAPI app (--baseline) and open-loop load (--open_loop).",
+        description="Benchmark `tweetcls serve` against the backend alone (reference), a "
+        "minimal FastAPI app (--baseline) and open-loop load (--open_loop).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    parser.set_defaults(**FIXED)
+    positive, seconds, count = at_least(0, True), at_least(0, False), positive_int
     add = parser.add_argument
     add("--model", type=Path, required=True, help="serving bundle directory")
     add("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends")
     add("--data", type=Path, default=Path("data/processed/val.csv"), help="tweets to send")
-    add("--tweets", type=int, default=2000, help="distinct tweets to cycle")
     add("--json", type=Path, help="also write the results here")
-    grid = parser.add_argument_group("service configurations (a grid)")
-    grid.add_argument("--workers", nargs="+", type=int, default=[1], help="serve --workers")
-    grid.add_argument(
-        "--batching", nargs="+", choices=("requests", "tokens"), default=["requests"],
-        help="requests: --max_batch_tokens 0; tokens: --max_batch_tokens = --max_batch_tokens",
-    )  # fmt: skip
-    grid.add_argument("--max_batch_tokens", type=int, default=512, help="of --batching tokens")
-    grid.add_argument(
-        "--server_threads", nargs="+", type=threads_value,
-        help="serve --threads per worker, or 'auto' (None: auto, the service's default); the "
-        "first also for the batch-1 latency",
-    )  # fmt: skip
-    grid.add_argument("--server_args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
-    closed = parser.add_argument_group("closed loop (wrk)")
-    closed.add_argument(
-        "--clients", nargs="+", type=int, default=[1, 8, TARGET_CLIENTS], help="client counts"
-    )
-    closed.add_argument(
-        "--duration", type=float, default=10.0, help="measured s per run (wrk: whole seconds)"
-    )
-    closed.add_argument(
-        "--warmup", type=float, default=2.0, help="unmeasured s before a run (wrk: whole s)"
-    )
-    closed.add_argument("--repeats", type=int, default=1, help="runs of the grid, alternating")
-    closed.add_argument("--wrk", default="wrk", help="the wrk binary")
-    closed.add_argument("--skip_closed_loop", action="store_true", help="no closed-loop runs")
-    closed.add_argument("--baseline", action="store_true", help="also the minimal FastAPI app")
-    ref = parser.add_argument_group("reference throughput (ideal and matched)")
-    ref.add_argument("--skip_reference", action="store_true", help="no references (no ratios)")
-    ref.add_argument(
-        "--reference_batches", nargs="+", type=int, default=[1, 8, 16, 32, 64],
-        help="batch sizes cut from the pool sorted by length",
-    )  # fmt: skip
-    ref.add_argument(
-        "--reference_unsorted", nargs="*", type=int, default=[32],
-        help="batch sizes of random lengths (the padding cost); none: skip",
-    )  # fmt: skip
-    ref.add_argument("--reference_duration", type=float, default=3.0, help="timed s per cell")
-    ref.add_argument("--reference_warmup", type=float, default=1.0, help="untimed s per cell")
-    lat = parser.add_argument_group("batch-1 model latency")
-    lat.add_argument("--skip_latency", action="store_true", help="no batch-1 model latency")
-    lat.add_argument("--latency_reps", type=int, default=200, help="timed calls per backend")
-    lat.add_argument("--latency_rounds", type=int, default=5, help="interleaved rounds")
-    ol = parser.add_argument_group("open loop")
-    ol.add_argument("--open_loop", action="store_true", help="capacity, 50/80/150%% runs")
-    ol.add_argument("--start_rate", type=float, default=25.0, help="first step, req/s")
-    ol.add_argument("--ramp_factor", type=float, default=2.0, help="geometric ramp factor")
-    ol.add_argument("--bisect_steps", type=int, default=4, help="bisections after the ramp")
-    ol.add_argument("--max_rate", type=float, default=20000.0, help="ramp ceiling, req/s")
-    ol.add_argument("--step_duration", type=float, default=3.0, help="measured s per step")
-    ol.add_argument("--step_warmup", type=float, default=0.5, help="unmeasured s per step")
-    ol.add_argument("--pool", type=int, default=1024, help="most connections in flight")
-    ol.add_argument("--late_ms", type=float, default=10.0, help="sent later counts as late")
-    ol.add_argument("--server_max_queue", type=int, default=64, help="serve --max_queue, 150%%")
-    ol.add_argument(
-        "--overload_args", default="", help="extra serve flags of the 150%% server only, e.g. "
-        "'--max_queue_ms 100'",
-    )  # fmt: skip
-    host = parser.add_argument_group("host and client")
-    host.add_argument("--server_cpus", type=parse_cpus, help="pin server and reference, e.g. 0")
-    host.add_argument("--client_cpus", type=parse_cpus, help="pin the load generator, e.g. 1")
-    host.add_argument(
-        "--http", choices=("auto", "aiohttp", "httpx"), default="auto", help="open-loop client"
-    )
-    host.add_argument("--request_timeout", type=float, default=10.0, help="s per request")
-    host.add_argument("--startup_timeout", type=float, default=180.0, help="s to /ready")
+    add("--workers", nargs="+", type=count, default=[1], help="serve --workers (grid)")
+    add("--batching", nargs="+", choices=("requests", "tokens"), default=["requests"],
+        help="requests: --max_batch_tokens 0; tokens: --max_batch_tokens (grid)")  # fmt: skip
+    add("--max_batch_tokens", type=count, default=512, help="of --batching tokens")
+    add("--server_threads", nargs="+", type=threads_value, default=[None],
+        help="serve --threads per worker or 'auto' (grid; the first: latency)")  # fmt: skip
+    add("--server_args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
+    add("--clients", nargs="+", type=count, default=[1, 8, 32], help="closed-loop clients")
+    add("--duration", type=positive, default=10.0, help="measured s per run (wrk: whole s)")
+    add("--warmup", type=seconds, default=2.0, help="unmeasured s before a run (wrk: whole s)")
+    add("--repeats", type=count, default=1, help="runs of the grid and baseline, alternating")
+    add("--skip_closed_loop", action="store_true", help="no closed-loop runs")
+    add("--baseline", action="store_true", help="also the minimal FastAPI app")
+    add("--skip_reference", action="store_true", help="no references (no ratios)")
+    add("--reference_batches", nargs="+", type=count, default=[1, 8, 16, 32, 64],
+        help="reference batch sizes cut from the pool sorted by length")  # fmt: skip
+    add("--reference_unsorted", nargs="*", type=count, default=[32],
+        help="reference batch sizes of random lengths (the padding cost)")  # fmt: skip
+    add("--reference_duration", type=positive, default=3.0, help="timed s per reference cell")
+    add("--reference_warmup", type=seconds, default=1.0, help="untimed s per reference cell")
+    add("--skip_latency", action="store_true", help="no batch-1 model latency")
+    add("--latency_reps", type=count, default=200, help="timed batch-1 calls per backend")
+    add("--open_loop", action="store_true", help="capacity, then 50/80/150%% of it")
+    add("--start_rate", type=positive, default=25.0, help="first capacity step, req/s")
+    add("--max_rate", type=positive, default=20000.0, help="capacity ceiling, req/s")
+    add("--bisect_steps", type=int, default=4, help="capacity bisections after the ramp")
+    add("--step_duration", type=positive, default=3.0, help="measured s per capacity step")
+    add("--step_warmup", type=seconds, default=0.5, help="unmeasured s per capacity step")
+    add("--overload_args", default="", help="extra serve flags of the 150%% server only")
+    add("--server_cpus", nargs="+", type=int, help="pin server and references, e.g. 0")
+    add("--client_cpus", nargs="+", type=int, help="pin the load generator, e.g. 1")
     return parser
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Reject values that cannot give a measurement; fill in ``--server_threads``."""
-    args.server_threads = args.server_threads or [None]
-    positive = ("duration", "request_timeout", "startup_timeout", "reference_duration")
-    positive += ("step_duration", "start_rate", "max_rate", "late_ms")
-    for name in positive:
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be > 0")
-    for name in ("warmup", "reference_warmup", "step_warmup", "bisect_steps"):
-        if getattr(args, name) < 0:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 0")
-    for name in ("tweets", "latency_reps", "latency_rounds", "pool", "server_max_queue", "repeats"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')}: must be >= 1")
-    for name in ("clients", "workers", "reference_batches", "reference_unsorted"):
-        if any(v < 1 for v in getattr(args, name)):
-            raise ConfigError(
-                f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}"
-            )
-    if args.max_batch_tokens < 1 and "tokens" in args.batching:
-        raise ConfigError("--max_batch_tokens: must be >= 1 with --batching tokens")
-    if args.ramp_factor <= 1:
-        raise ConfigError("--ramp_factor: must be > 1")
+    """Reject combinations that cannot give a measurement."""
     if args.baseline and args.skip_closed_loop:
         raise ConfigError("--baseline compares closed-loop runs: drop --skip_closed_loop")
     if not args.skip_closed_loop and shutil.which(args.wrk) is None:
-        raise ConfigError(
-            f"--wrk {args.wrk}: not found (the closed loop needs wrk: apt-get install wrk)"
-        )
+        raise ConfigError(f"{args.wrk}: not found (the closed loop needs wrk: apt-get install wrk)")
+    for name in ("server_cpus", "client_cpus"):
+        if not set(getattr(args, name) or ()) <= os.sched_getaffinity(0):
+            raise ConfigError(f"--{name}: not all in the CPUs {sorted(os.sched_getaffinity(0))}")
 
 
 def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
     """The grid ``--workers`` x ``--batching`` x ``--server_threads``."""
     tokens = {"requests": 0, "tokens": args.max_batch_tokens}
-    threads = args.server_threads or [None]
-    grid = itertools.product(args.workers, dict.fromkeys(args.batching), threads)
+    grid = itertools.product(args.workers, dict.fromkeys(args.batching), args.server_threads)
     return [ServiceConfig(w, tokens[b], t) for w, b, t in grid]
 
 
-# ---------------------------------------------------------------- the run
-
-
-def settings_of(args: argparse.Namespace, version: str, tweets: int) -> dict[str, Any]:
-    """The run's settings, for the report."""
-    settings = {k: v for k, v in vars(args).items() if k not in ("server_cpus", "client_cpus")}
-    settings |= {
-        "model": str(args.model),
-        "data": str(args.data),
-        "json": str(args.json) if args.json else None,
-        "model_version": version,
-        "tweets": tweets,
-        "configs": [c.label for c in service_configs(args)],
-        "server_cpus": sorted(args.server_cpus) if args.server_cpus else None,
-        "client_cpus": sorted(args.client_cpus) if args.client_cpus else None,
-    }
-    return settings
-
-
-def closed_loop(
-    args: argparse.Namespace, url: str, bodies: Path, proc: Any, log: Path, workers: int = 0
-) -> list[tuple[int, dict[str, Any], float | None]]:
-    """``(clients, wrk's raw results, the service's mean batch or None)`` per ``--clients``;
-    ``workers`` 0: a server without ``/metrics`` (the minimal app)."""
-    out = []
-    for clients in args.clients:
-        if round(args.warmup) > 0:
-            run_wrk(f"{url}/predict", bodies, clients, round(args.warmup), args, proc.pid)
-        before = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
-        seconds = max(1, round(args.duration))
-        raw = run_wrk(f"{url}/predict", bodies, clients, seconds, args, proc.pid)
-        check_alive(proc, log)
-        after = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
-        calls = after[1] - before[1]
-        out.append((clients, raw, (after[0] - before[0]) / calls if calls > 0 else None))
-    return out
-
-
-def measure_service(
-    report: Report,
-    args: argparse.Namespace,
-    backend: str,
-    config: ServiceConfig,
-    files: tuple[Sequence[bytes], Path, Sequence[Tweet]],
-    tmp: Path,
-    number: int,
-    repeat: int = 0,
-) -> None:
-    """Closed-loop rows with their matched references and, with ``--open_loop`` (first repeat),
-    the open-loop result of one configuration. ``files``: the bodies, their file (one per
-    line, for wrk) and the tweets."""
-    bodies, body_file, tweets = files
-    reference = report.reference_best.get(backend, {}).get("tweets_per_s")
-    result: OpenLoopResult | None = None
-
-    def start(max_queue: int | None, tag: str) -> Any:
-        port = free_port()
-        log = tmp / f"server-{number}-{tag}.log"
-        database = f"sqlite:///{tmp}/requests-{number}-{tag}.db"
-        extra = args.server_args + (f" {args.overload_args}" if tag == "overload" else "")
-        command = serve_command(args.model, backend, port, database, extra, config, max_queue)
-        url = f"http://127.0.0.1:{port}"
-        server = running_server(
-            command, f"{url}/ready", log, args.startup_timeout, args.server_cpus,
-            consecutive=2 * config.workers - 1,
-        )  # fmt: skip
-        return server, url, log
-
-    def driver(url: str, proc: Any, log: Path) -> Any:
-        def drive(**kwargs: Any) -> dict[str, Any]:
-            raw = run_client(f"{url}/predict", bodies, args, proc.pid, **kwargs)
-            check_alive(proc, log)
-            return raw
-
-        return drive
-
-    rows: list[LoadResult] = []
-    server, url, log = start(None, "main")
-    with server as proc:
-        if not args.skip_closed_loop:
-            for clients, raw, mean_batch in closed_loop(
-                args, url, body_file, proc, log, config.workers
-            ):
-                rows.append(load_result(backend, config, clients, raw, reference))
-                rows[-1].mean_batch, rows[-1].repeat = mean_batch, repeat
-        if args.open_loop and repeat == 0:
-            result = capacity_and_loads(backend, config.label, driver(url, proc, log), args)
-            report.open_loop.append(result)
-    report.load += rows
-    matched = [r for r in rows if r.mean_batch is not None]
-    if not args.skip_reference and matched:
-        progress(f"matched reference {backend} {config.label}")
-        cpus = len(args.server_cpus or os.sched_getaffinity(0))
-        threads = config.threads or (max(1, cpus // config.workers) if config.workers > 1 else None)
-        with pinned(args.server_cpus):
-            found = measure(
-                args.model, backend, tweets, [(config.workers, threads)],
-                [matched_cell(r.mean_batch, config.max_batch_tokens) for r in matched],
-                args.reference_warmup, args.reference_duration, tmp,
-                startup_timeout=args.startup_timeout, clients=[r.clients for r in matched],
-            )  # fmt: skip
-        report.matched += found
-        for row, cell in zip(matched, found, strict=True):
-            match(row, cell)
-    if result is not None and result.capacity_rate > 0:
-        server, url, log = start(args.server_max_queue, "overload")
-        with server as proc:
-            overload(result, driver(url, proc, log), args)
-
-
-def measure_minimal(
-    report: Report, args: argparse.Namespace, bodies: Path, tmp: Path, repeat: int
-) -> None:
-    """The minimal app at every client count (``--baseline``)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp / "minimal.log"
-    with running_server(
-        baseline_command(port), f"{url}/ready", log, args.startup_timeout, args.server_cpus
-    ) as proc:
-        for clients, raw, _ in closed_loop(args, url, bodies, proc, log):
-            row = load_result("minimal", ServiceConfig(), clients, raw, None, "minimal app")
-            row.repeat = repeat
-            report.minimal.append(row)
-
-
-def run(args: argparse.Namespace) -> Report:
-    """Measure everything the arguments ask for (see the module docstring)."""
-    from tweetcls.core.bundle import load_bundle
-
-    check_args(args)
-    bundle = load_bundle(args.model)
-    tweets = load_tweets(args.data, args.tweets)
-    bodies = [predict_body(tweet) for tweet in tweets]
-    args.http = http_library(args.http)
-    report = Report(
-        settings=settings_of(args, bundle.version, len(tweets)),
-        machine=host_info(VERSIONS),
-        targets=targets(),
-    )
-    with tempfile.TemporaryDirectory(prefix="bench_serve.") as tmp_name:
-        tmp = Path(tmp_name)
-        body_file = tmp / "bodies.jsonl"
-        body_file.write_bytes(b"\n".join(bodies) + b"\n")
-        if not args.skip_latency:
-            progress("batch-1 model latency")
-            with pinned(args.server_cpus):
-                report.model_latency = model_latency(
-                    args.model, args.backends, tweets, args.latency_reps,
-                    args.latency_rounds, args.server_threads[0],
-                )  # fmt: skip
-        if not args.skip_reference:
-            processes = len(args.server_cpus or os.sched_getaffinity(0))
-            cell_list = ideal_cells(args.reference_batches, args.reference_unsorted)
-            with pinned(args.server_cpus):
-                for backend in args.backends:
-                    progress(f"reference {backend}: 1 process, then {processes} processes")
-                    report.reference += measure(
-                        args.model, backend, tweets, [(1, None), (processes, 1)], cell_list,
-                        args.reference_warmup, args.reference_duration, tmp,
-                        startup_timeout=args.startup_timeout,
-                    )  # fmt: skip
-            report.reference_best = best(report.reference)
-        number = itertools.count()
-        for repeat in range(args.repeats if not args.skip_closed_loop or args.open_loop else 0):
-            for backend in args.backends:
-                for config in service_configs(args):
-                    files = (bodies, body_file, tweets)
-                    measure_service(report, args, backend, config, files, tmp, next(number), repeat)
-            if args.baseline:
-                measure_minimal(report, args, body_file, tmp, repeat)
-        report.baseline = baseline_rows(report.load, report.minimal)
-    report.int8_speedup, report.int8_speedup_rounds = int8_speedup(report.model_latency)
-    return report
-
-
 def underscore_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``argv`` with the dashed spellings of this script's flags (``--skip-latency``, before
-    2026-12-03) as the underscored ones every command uses, and one deprecation line each.
-
-    Deprecated: the dashed spellings go in the next release.
-    """
+    """``argv`` with the dashed spellings of the flags (``--skip-latency``, before 2026-12-03)
+    as the underscored ones, one deprecation line each (they go in the next release)."""
     known = {option for action in parser._actions for option in action.option_strings}
     out = []
     for arg in argv:
@@ -442,8 +645,165 @@ def underscore_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     return out
 
 
-def main(argv: list[str] | None = None) -> Report:
-    """Run the benchmark, print the Markdown tables, optionally write JSON; return the report."""
+def closed_loop(
+    args: argparse.Namespace, server: Server, tmp: Path, workers: int = 0
+) -> list[tuple[int, Row, float | None]]:
+    """``(clients, wrk's raw results, the service's mean batch or None)`` per ``--clients``
+    (bodies: ``tmp/bodies.jsonl``); ``workers`` 0: a server without ``/metrics``."""
+    out, url, pid, bodies = [], server.url, server.proc.pid, tmp / "bodies.jsonl"
+    for clients in args.clients:
+        if round(args.warmup) > 0:
+            run_wrk(f"{url}/predict", bodies, clients, round(args.warmup), args, pid)
+        before = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        raw = run_wrk(f"{url}/predict", bodies, clients, max(1, round(args.duration)), args, pid)
+        check_alive(server.proc, server.log)
+        after = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        calls = after[1] - before[1]
+        out.append((clients, raw, (after[0] - before[0]) / calls if calls > 0 else None))
+    return out
+
+
+def measure_service(
+    report: Row,
+    args: argparse.Namespace,
+    backend: str,
+    config: ServiceConfig,
+    tweets: Sequence[Tweet],
+    tmp: Path,
+    repeat: int = 0,
+) -> None:
+    """One configuration: closed-loop rows with their matched references and, with
+    ``--open_loop`` (first repeat), the open loop."""
+    bodies, result = [predict_body(tweet) for tweet in tweets], None
+
+    def server(max_queue: int | None = None) -> contextlib.AbstractContextManager[Server]:
+        def command(port: int) -> list[str]:
+            extra = f"{args.server_args} {args.overload_args if max_queue else ''}"
+            database = f"sqlite:///{tmp}/requests-{next(_SERVERS)}.db"
+            return serve_command(args.model, backend, port, database, extra, config, max_queue)
+
+        return running_server(command, args, tmp, consecutive=2 * config.workers - 1)
+
+    rows: list[Row] = []
+    reference = report["reference_best"].get(backend, {}).get("tweets_per_s")
+    with server() as main:
+        runs = [] if args.skip_closed_loop else closed_loop(args, main, tmp, config.workers)
+        for clients, raw, mean_batch in runs:
+            rows.append(load_result(backend, config, clients, raw, reference))
+            rows[-1] |= {"mean_batch": mean_batch, "repeat": repeat}
+        if args.open_loop and repeat == 0:
+            drive = functools.partial(main.drive, args, bodies)
+            report["open_loop"].append(result := open_loop(backend, config.label, drive, args))
+    report["load"] += rows
+    if not args.skip_reference and (matched := [r for r in rows if r["mean_batch"] is not None]):
+        progress(f"matched reference {backend} {config.label}")
+        cpus = len(args.server_cpus or os.sched_getaffinity(0))
+        threads = config.threads or (max(1, cpus // config.workers) if config.workers > 1 else None)
+        cells = [[r["mean_batch"], False, config.max_batch_tokens] for r in matched]
+        with pinned(args.server_cpus):
+            groups, clients = [(config.workers, threads)], [r["clients"] for r in matched]
+            found = measure(args, backend, tweets, groups, cells, clients)
+        report["matched"] += found
+        for row, cell in zip(matched, found, strict=True):
+            match(row, cell)
+    if result is not None and result["capacity_rate"] > 0:
+        with server(args.server_max_queue) as bounded:
+            overload(result, functools.partial(bounded.drive, args, bodies), args)
+
+
+def predict_body(tweet: Tweet) -> bytes:
+    """The JSON body of a single-tweet ``POST /predict``."""
+    return json.dumps(tweet_body(tweet)).encode()
+
+
+def run(args: argparse.Namespace) -> Row:
+    """Measure everything the arguments ask for (see the module docstring): the report."""
+    from tweetcls.core.bundle import load_bundle
+
+    check_args(args)
+    version = load_bundle(args.model).version
+    tweets = read_tweets(args.data, args.tweets, name=f"--data {args.data}")
+    settings = vars(args) | {"model": str(args.model), "data": str(args.data)}
+    settings |= {"json": str(args.json) if args.json else None, "model_version": version}
+    settings |= {"tweets": len(tweets)}
+    settings |= {"configs": [c.label for c in service_configs(args)]}
+    settings |= {k: sorted(getattr(args, k) or []) or None for k in ("server_cpus", "client_cpus")}
+    report = {"settings": settings, "machine": host_info(VERSIONS), "targets": TARGETS}
+    report |= {"model_latency": [], "int8_speedup": None, "int8_speedup_rounds": []}
+    report |= {"reference": [], "matched": [], "reference_best": {}, "load": [], "minimal": []}
+    report |= {"baseline": [], "open_loop": []}
+    with tempfile.TemporaryDirectory(prefix="bench_serve.") as name:
+        tmp = Path(name)
+        (tmp / "bodies.jsonl").write_bytes(b"".join(predict_body(t) + b"\n" for t in tweets))
+        with pinned(args.server_cpus):
+            if not args.skip_latency:
+                progress("batch-1 model latency")
+                report["model_latency"] = model_latency(args, tweets)
+            cells = [[b, True, 0] for b in args.reference_batches]
+            cells += [[b, False, 0] for b in args.reference_unsorted]
+            groups = [(1, None), (len(os.sched_getaffinity(0)), 1)]  # one per server CPU
+            for backend in [] if args.skip_reference else args.backends:
+                progress(f"reference {backend}: 1 process, then {groups[1][0]} processes")
+                report["reference"] += measure(args, backend, tweets, groups, cells)
+        report["reference_best"] = best(report["reference"])
+        for repeat in range(args.repeats if not args.skip_closed_loop or args.open_loop else 0):
+            for backend, config in itertools.product(args.backends, service_configs(args)):
+                measure_service(report, args, backend, config, tweets, tmp, repeat)
+            if args.baseline:
+                with running_server(baseline_command, args, tmp) as app:
+                    for clients, raw, _ in closed_loop(args, app, tmp):
+                        row = load_result("minimal", ServiceConfig(), clients, raw)
+                        report["minimal"].append(row | {"config": "minimal app", "repeat": repeat})
+    report["baseline"] = baseline_rows(report["load"], report["minimal"])
+    report["int8_speedup"], report["int8_speedup_rounds"] = int8_speedup(report["model_latency"])
+    return report
+
+
+#: The summary's tables: the JSON's lists and the columns shown of each.
+SUMMARY = {
+    "reference": "backend processes threads batch sorted tweets_per_s padding cpu_s_per_tweet",
+    "matched": "backend clients processes threads batch max_batch_tokens tweets_per_s padding "
+    "cpu_s_per_tweet",
+    "load": "backend config repeat clients requests req_per_s p50_ms p95_ms p99_ms errors "
+    "server_cpu client_cpu mean_batch ratio matched_ratio cpu_ratio meets_target",
+    "baseline": "backend config repeat clients service_req_per_s minimal_req_per_s ratio "
+    "meets_target",
+    "open_loop": "backend config capacity_rate limited_by shed_share retry_after_share "
+    "overload_p99_ms overload_other_errors",
+    "open_loop runs": "backend config label rate max_queue outcome sent late dropped req_per_s "
+    "p50_ms p95_ms p99_ms errors shed retry_after meets_target",
+    "model_latency": "backend reps median_ms p90_ms",
+}
+
+
+def summary(report: Row) -> str:
+    """A plain summary: the host, :data:`SUMMARY`'s tables (of the sections that ran), the best
+    references and the int8 speed-up."""
+    import pandas as pd
+
+    s, m = report["settings"], report["machine"]
+    runs = [o | r for o in report["open_loop"] for r in o["steps"] + o["runs"]]
+    tables = report | {"open_loop runs": runs}
+    lines = [
+        f"{s['model']} (version {s['model_version']}), {s['tweets']} tweets of {s['data']}; "
+        f"{m['cpu_model']} ({' '.join(m['cpu_flags'])}), {m['cpus_usable']} of {m['cpus']} CPUs "
+        f"usable, load {m['load_average'][0]:.2f}; server CPUs {s['server_cpus'] or 'all'}, "
+        f"client CPUs {s['client_cpus'] or 'all'}"
+    ]
+    for key, fields in SUMMARY.items():
+        if rows := tables[key]:
+            frame = pd.DataFrame(rows)[fields.split()]
+            text = frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4g}")
+            lines += ["", f"{key}:", text]
+    lines += [""] + [f"best reference {b}: {x}" for b, x in report["reference_best"].items()]
+    if report["int8_speedup"] is not None:
+        low, high = min(report["int8_speedup_rounds"]), max(report["int8_speedup_rounds"])
+        lines += [f"int8 speed-up at batch 1: {report['int8_speedup']:.2f}x ({low:.2f}-{high:.2f})"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> Row:
+    """Run the benchmark, print the summary, optionally write JSON; return the report."""
     parser = build_parser()
     args = parser.parse_args(underscore_flags(parser, sys.argv[1:] if argv is None else argv))
     try:
@@ -451,9 +811,10 @@ def main(argv: list[str] | None = None) -> Report:
     except TweetclsError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(markdown(report))
+    print(summary(report))
     if args.json is not None:
-        write_text(args.json, to_json(report))
+        plain = json.loads(json.dumps(report), parse_constant=lambda _: None)  # NaN: null
+        write_text(args.json, json.dumps(plain, indent=2) + "\n")
     return report
 
 

@@ -1,34 +1,24 @@
 """Training overhead on CPU: Lightning's ``Trainer.fit`` against a plain PyTorch loop.
 
-Measures training throughput (samples/s) of ``TweetClassifier``. For each model (``tiny``: a
-freshly built 2-layer RoBERTa; ``minilm``: ``sentence-transformers/all-MiniLM-L6-v2``) one
-fixed list of pre-collated training batches is taken from
-``DisasterTweetsDataModule.train_dataloader()`` (length-grouped, padded to each batch's longest
-member, evenly spaced over one epoch). The same batches then feed, alternately for
-``--repeats`` rounds:
+Training samples/s of ``TweetClassifier`` per model of ``--models`` (settings from
+configs/<model>.yaml; ``tiny``: a 2-layer RoBERTa built from ``--raw_dir``'s train.csv, or
+``--tiny_dir``; ``minilm``: all-MiniLM-L6-v2), on one fixed list of batches from
+``DisasterTweetsDataModule.train_dataloader()`` (length-grouped, dynamically padded, evenly
+spaced over an epoch), fed alternately for ``--repeats`` rounds, on fresh seeded weights, to:
+``lightning`` (``Trainer.fit``, 32-true, no logger, checkpoints, progress bar or validation:
+``training_step`` with its metrics and logging is timed, start-up is not); ``plain`` (a loop:
+``module(batch)``, cross-entropy, backward, AdamW and scheduler steps as
+``configure_optimizers`` builds them, ``zero_grad``); ``plain, max_length`` (that loop on the
+same batches padded to ``max_length`` by ``tokenizer.pad``: no dynamic padding).
 
-* ``lightning``: ``lightning.Trainer.fit`` (CPU, 32-true, no logger, checkpointing, progress bar
-  or model summary, no validation). A callback times from the start of the first timed batch to
-  the end of the last, so trainer start-up is excluded; ``training_step`` (with its metric
-  updates and logging) is part of what is timed.
-* ``plain``: a plain PyTorch loop over the same model class: ``module(batch)``, cross-entropy,
-  backward, AdamW step, linear warm-up/decay scheduler step, ``zero_grad``; the optimizer and
-  scheduler are built exactly as ``TweetClassifier.configure_optimizers`` builds them.
-* ``plain, max_length``: the plain loop on the same batches re-padded to ``max_length``,
-  i.e. without dynamic padding.
+Each round: ``--warmup_steps`` untimed steps, then ``--steps`` timed ones. Samples/s: Lightning's
+``Throughput``, updated at the end of every step (a callback in ``Trainer.fit``), over the timed
+steps (from the end of the last untimed step). Reported: the median over rounds with its
+min-max, the ratio to ``plain`` and the median of the per-round ratios; ``--json`` keeps every
+round's rate. Run from the repository root, offline, on an otherwise idle machine (other load
+distorts the numbers; ``--threads 1`` keeps torch from oversubscribing the cores)::
 
-Each round runs ``--warmup_steps`` untimed steps, then ``--steps`` timed optimizer steps, on
-fresh, seeded weights. The table reports the median samples/s over the rounds and ratios
-against the plain loop with dynamic padding; ``--json`` also saves every round's rate.
-
-Run from the repository root (offline)::
-
-    export HF_HUB_OFFLINE=1
-    python scripts/bench_train_overhead.py --models tiny minilm
-
-The machine should be otherwise idle: other CPU load distorts the numbers, and with
-oversubscribed cores torch's thread pool slows down many-fold (``--threads 1`` limits that).
-GPU throughput and MFU of roberta-base: ``scripts/bench_train_mfu.py``.
+    HF_HUB_OFFLINE=1 python scripts/bench_train_overhead.py --models tiny minilm
 """
 
 from __future__ import annotations
@@ -36,119 +26,62 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.throughput import Throughput
 from torch import nn
 from torch.utils.data import DataLoader
-from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.models.classifier import TweetClassifier
 from tweetcls.models.tiny import build_tiny_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, also when imported
-from _bench_common import log, positive_int, read_config, timestamp, write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _*.py helpers, also when imported
+from _bench_common import log, positive_int, read_config, write_json
+from _train_bench import SEED, markdown_table, run_meta
 
 Batch = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to benchmark for one model: model and data settings read from its config."""
-
-    config: str  # configs/<config>.yaml supplies pretrained model, learning rate, max_length
-    build_tiny: bool  # build the tiny model (or use ``--tiny_dir``) instead of loading one
-    default_steps: int
-
-    def settings(self) -> dict[str, Any]:
-        """The ``model`` and ``data`` sections of the config."""
-        return read_config(self.config)
-
-
-MODELS: dict[str, ModelSpec] = {
-    "tiny": ModelSpec("tiny", build_tiny=True, default_steps=100),
-    "minilm": ModelSpec("minilm", build_tiny=False, default_steps=30),
-}
-
+MODELS = {"tiny": 100, "minilm": 30}  # model (configs/<model>.yaml) -> default timed steps
 MODES = ("lightning", "plain", "plain, max_length")
 
 
-@dataclass
-class Result:
-    """Samples/s of each mode over the rounds, and the mean padded length of its batches."""
+class StepClock(L.Callback):
+    """Lightning's ``Throughput`` over the last ``steps`` training steps, updated at the start
+    of training and at the end of every step (by ``Trainer.fit``, or by hand: :meth:`tick`)."""
 
-    model: str
-    steps: int
-    samples_per_s: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MODES})
-    mean_length: dict[str, float] = field(default_factory=dict)
+    def __init__(self, steps: int) -> None:
+        self.throughput = Throughput(window_size=steps + 1)
+        self.batches = self.samples = 0
 
-    def median(self, mode: str) -> float:
-        """Median samples/s of ``mode``."""
-        return statistics.median(self.samples_per_s[mode])
+    def tick(self, samples: int = 0) -> None:
+        """Record the end of a step of ``samples`` samples (0: the start of training)."""
+        self.batches, self.samples = self.batches + (samples > 0), self.samples + samples
+        self.throughput.update(time=time.perf_counter(), batches=self.batches, samples=self.samples)
 
-    def paired_ratio(self, mode: str, baseline: str = "plain") -> float:
-        """Median over rounds of ``mode`` / ``baseline`` measured in the same round."""
-        pairs = zip(self.samples_per_s[mode], self.samples_per_s[baseline], strict=True)
-        return statistics.median(a / b for a, b in pairs)
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.tick()
 
-
-class ThroughputTimer(L.Callback):
-    """Times the training batches from index ``skip`` on, from batch start to batch end."""
-
-    def __init__(self, skip: int) -> None:
-        self.skip = skip
-        self.start: float | None = None
-        self.end: float | None = None
-        self.samples = 0
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if batch_idx == self.skip:
-            self.start = time.perf_counter()
-
-    def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        if batch_idx >= self.skip:
-            self.samples += len(batch["labels"])
-            self.end = time.perf_counter()
+    def on_train_batch_end(self, *args: Any) -> None:
+        self.tick(len(args[3]["labels"]))  # (trainer, module, outputs, batch, batch_idx)
 
     @property
     def samples_per_s(self) -> float:
-        """Timed samples divided by the timed seconds."""
-        if self.start is None or self.end is None:
-            raise RuntimeError("no timed batch ran; is max_steps larger than the warm-up?")
-        return self.samples / (self.end - self.start)
+        """Samples per second over the window."""
+        return self.throughput.compute()["device/samples_per_sec"]
 
 
-def build_module(model_args: dict[str, Any], pretrained: str, seed: int) -> TweetClassifier:
-    """A freshly loaded ``TweetClassifier`` with seeded new weights (the classifier head)."""
-    L.seed_everything(seed, verbose=False)
-    return TweetClassifier(**{**model_args, "pretrained_model": pretrained})
-
-
-def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
-    """Samples/s of ``Trainer.fit`` over ``batches``; the first ``warmup`` are not timed."""
-    timer = ThroughputTimer(skip=warmup)
+def run_lightning(module: TweetClassifier, batches: Sequence[Batch], clock: StepClock) -> None:
+    """``Trainer.fit`` over ``batches``, timed by ``clock``."""
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -161,84 +94,45 @@ def run_lightning(module: TweetClassifier, batches: Sequence[Batch], warmup: int
         num_sanity_val_steps=0,
         max_epochs=1,
         max_steps=len(batches),
-        callbacks=[timer],
+        callbacks=[clock],
     )
     trainer.fit(module, train_dataloaders=DataLoader(list(batches), batch_size=None))
-    return timer.samples_per_s
 
 
-def run_plain(module: TweetClassifier, batches: Sequence[Batch], warmup: int) -> float:
-    """Samples/s of a plain PyTorch loop over ``batches``; the first ``warmup`` are not timed."""
+def run_plain(module: TweetClassifier, batches: Sequence[Batch], clock: StepClock) -> None:
+    """A plain PyTorch training loop over ``batches``, timed by ``clock``."""
     optimizer, scheduler = module.optimizer_and_scheduler(total_steps=len(batches))
     module.train()
-    samples, start = 0, 0.0
-    for step, batch in enumerate(batches):
-        if step == warmup:
-            start = time.perf_counter()
-        logits = module(batch)
-        loss = nn.functional.cross_entropy(logits.float(), batch["labels"])
-        loss.backward()
+    clock.tick()
+    for batch in batches:
+        nn.functional.cross_entropy(module(batch).float(), batch["labels"]).backward()
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        if step >= warmup:
-            samples += len(batch["labels"])
-    return samples / (time.perf_counter() - start)
+        clock.tick(len(batch["labels"]))
 
 
 def take_batches(loader: Iterable[Any], count: int) -> list[Batch]:
-    """``count`` batches of one epoch of ``loader``, evenly spaced, as plain dicts.
-
-    Length-grouped sampling sorts each mega-batch longest first, so the first batches of an
-    epoch are its longest; spacing the picks over the epoch keeps the length mix
-    representative. An epoch shorter than ``count`` is repeated.
-    """
+    """``count`` batches evenly spaced over one epoch of ``loader`` (repeated if shorter): the
+    length-grouped sampler puts the longest batches first, so spacing keeps the length mix."""
     epoch = [dict(batch) for batch in loader]
-    if not epoch:
-        raise RuntimeError("the training dataloader is empty")
     if count >= len(epoch):
         return [epoch[i % len(epoch)] for i in range(count)]
     return [epoch[i * len(epoch) // count] for i in range(count)]
 
 
-def pad_to(batch: Batch, length: int, tokenizer: PreTrainedTokenizerBase) -> Batch:
-    """``batch`` with every (batch, sequence) tensor padded to ``length`` tokens."""
-    seq_len = batch["input_ids"].shape[1]
-    pad_values = {
-        "input_ids": tokenizer.pad_token_id,
-        "token_type_ids": tokenizer.pad_token_type_id,
-        "attention_mask": 0,
-    }
-    padded = dict(batch)
-    for key, tensor in batch.items():
-        if tensor.ndim != 2 or tensor.shape[1] != seq_len or length <= seq_len:
-            continue
-        filler = tensor.new_full((tensor.shape[0], length - seq_len), pad_values.get(key, 0))
-        parts = [filler, tensor] if tokenizer.padding_side == "left" else [tensor, filler]
-        padded[key] = torch.cat(parts, dim=1)
-    return padded
-
-
-def mean_length(batches: Sequence[Batch]) -> float:
-    """Mean padded sequence length of ``batches``."""
-    return statistics.fmean(b["input_ids"].shape[1] for b in batches)
-
-
-def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> Result:
-    """Run all rounds for one model; progress goes to stderr."""
-    spec = MODELS[name]
-    config = spec.settings()
+def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> list[dict[str, Any]]:
+    """The JSON rows (one per mode) of all rounds for one model; progress goes to stderr."""
+    config = read_config(name)
     pretrained = config["model"]["pretrained_model"]
-    if spec.build_tiny:
-        if args.tiny_dir is not None:
-            pretrained = str(args.tiny_dir)
-        else:
-            train_csv = args.raw_dir / "train.csv"
-            log(f"[{name}] building tiny model from {train_csv}")
-            pretrained = str(build_tiny_model(work_dir / "tiny-roberta", train_csv))
+    if name == "tiny":
+        if args.tiny_dir is None:
+            log(f"[tiny] building the tiny model from {args.raw_dir / 'train.csv'}")
+        tiny = args.tiny_dir or build_tiny_model(work_dir / "tiny", args.raw_dir / "train.csv")
+        pretrained = str(tiny)
     max_length = args.max_length or config["data"]["max_length"]
-    steps = args.steps or spec.default_steps
-    datamodule = DisasterTweetsDataModule(
+    steps = args.steps or MODELS[name]
+    data = DisasterTweetsDataModule(
         pretrained,
         data_dir=str(args.data_dir),
         raw_dir=str(args.raw_dir),
@@ -246,113 +140,83 @@ def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> Result:
         max_length=max_length,
         cache_dir=str(work_dir / f"cache-{name}"),
     )
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    L.seed_everything(args.seed, verbose=False)
-    dynamic = take_batches(datamodule.train_dataloader(), args.warmup_steps + steps)
-    fixed = [pad_to(b, max_length, datamodule.tokenizer) for b in dynamic]
-    result = Result(name, steps)
-    result.mean_length = {"lightning": mean_length(dynamic), "plain": mean_length(dynamic)}
-    result.mean_length["plain, max_length"] = mean_length(fixed)
-    runs = {
+    data.prepare_data()
+    data.setup("fit")
+    L.seed_everything(SEED, verbose=False)
+    dynamic = take_batches(data.train_dataloader(), args.warmup_steps + steps)
+    pad = data.tokenizer.pad
+    fixed = [dict(pad(dict(b), "max_length", max_length, return_tensors="pt")) for b in dynamic]
+    runs: dict[str, tuple[Callable[..., None], list[Batch]]] = {
         "lightning": (run_lightning, dynamic),
         "plain": (run_plain, dynamic),
         "plain, max_length": (run_plain, fixed),
     }
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     for round_ in range(1, args.repeats + 1):
-        for mode in MODES:
-            runner, batches = runs[mode]
-            module = build_module(config["model"], pretrained, args.seed + round_)
-            rate = runner(module, batches, args.warmup_steps)
-            result.samples_per_s[mode].append(rate)
-            log(f"[{name}] round {round_}/{args.repeats} {mode}: {rate:.1f} samples/s")
+        for mode, (runner, batches) in runs.items():
+            L.seed_everything(SEED + round_, verbose=False)
+            module = TweetClassifier(**{**config["model"], "pretrained_model": pretrained})
+            clock = StepClock(steps)
+            runner(module, batches, clock)
+            rates[mode].append(clock.samples_per_s)
+            log(f"[{name}] round {round_}/{args.repeats} {mode}: {rates[mode][-1]:.1f} samples/s")
             del module
             gc.collect()
-    return result
+    median = {mode: statistics.median(values) for mode, values in rates.items()}
+    return [
+        {
+            "model": name,
+            "mode": mode,
+            "steps": steps,
+            "mean_seq_len": statistics.fmean(b["input_ids"].shape[1] for b in batches),
+            "samples_per_s": rates[mode],
+            "samples_per_s_median": median[mode],
+            "ratio": median[mode] / median["plain"],
+            "paired_ratio": statistics.median(
+                a / b for a, b in zip(rates[mode], rates["plain"], strict=True)
+            ),
+        }
+        for mode, (_, batches) in runs.items()
+    ]
 
 
-def run_meta(args: argparse.Namespace, load_average: str) -> dict[str, Any]:
-    """Run description for the report header and the JSON file."""
-    return {
-        "date": timestamp(),
-        "host": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": L.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average": load_average,
-        "batch_size": args.batch_size,
-        "warmup_steps": args.warmup_steps,
-        "repeats": args.repeats,
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
-
-
-def format_report(results: Sequence[Result], meta: dict[str, Any]) -> str:
-    """The markdown report: header lines, the throughput table and a summary table."""
-    lines = [
-        "# Training throughput (CPU)",
-        "",
-        f"- date: {meta['date']}",
-        f"- host: {meta['host']}, python {meta['python']}",
-        f"- torch {meta['torch']}, lightning {meta['lightning']}; "
-        f"torch threads: {meta['torch_threads']}",
-        f"- load average at start (1/5/15 min): {meta['load_average']}; "
-        "other CPU load distorts the numbers",
-        f"- batch size: {meta['batch_size']}; warm-up steps (untimed): {meta['warmup_steps']}; "
+def format_report(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The markdown report: header lines, a summary line per model and the table."""
+    row = {(r["model"], r["mode"]): r for r in rows}
+    load = " / ".join(f"{x:.2f}" for x in meta["load_average"])
+    notes = [
+        f"date: {meta['date']}",
+        f"host: {meta['cpu_model']}, {meta['platform']}, python {meta['python']}",
+        f"torch {meta['torch']}, lightning {meta['lightning']}; threads: {meta['torch_threads']}",
+        f"load average at start (1/5/15 min): {load}; other CPU load distorts the numbers",
+        f"batch size: {meta['batch_size']}; warm-up steps (untimed): {meta['warmup_steps']}; "
         f"repeats: {meta['repeats']}",
-        "- timed steps per round: " + ", ".join(f"{r.model} {r.steps}" for r in results),
-        "- ratio: median samples/s / median samples/s of `plain` (dynamic padding) of the model",
-        "",
-        "| model | mode | padding | mean seq len | samples/s (median) | samples/s (min-max) "
-        "| ratio |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "ratio: median samples/s / that of `plain` (dynamic padding); paired: the median of "
+        "the ratios within a round",
+        *(
+            f"{m} ({row[m, 'plain']['steps']} timed steps per round): Lightning / plain "
+            f"{row[m, 'lightning']['ratio']:.3f} (paired {row[m, 'lightning']['paired_ratio']:.3f})"
+            f"; dynamic-padding speed-up {1 / row[m, MODES[2]]['ratio']:.2f}x (paired "
+            f"{1 / row[m, MODES[2]]['paired_ratio']:.2f}x)"
+            for m in dict.fromkeys(r["model"] for r in rows)
+        ),
     ]
-    for r in results:
-        base = r.median("plain")
-        for mode in MODES:
-            rates = r.samples_per_s[mode]
-            padding = "max_length" if "max_length" in mode else "dynamic"
-            lines.append(
-                f"| {r.model} | {mode.split(',')[0]} | {padding} | {r.mean_length[mode]:.1f} "
-                f"| {r.median(mode):.1f} | {min(rates):.1f}-{max(rates):.1f} "
-                f"| {r.median(mode) / base:.3f} |"
-            )
-    lines += [
-        "",
-        "| model | Lightning / plain | Lightning / plain (paired rounds) "
-        "| dynamic-padding speed-up | speed-up (paired rounds) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        plain = r.median("plain")
-        lines.append(
-            f"| {r.model} | {r.median('lightning') / plain:.3f} "
-            f"| {r.paired_ratio('lightning'):.3f} "
-            f"| {plain / r.median('plain, max_length'):.2f}x "
-            f"| {1 / r.paired_ratio('plain, max_length'):.2f}x |"
+    header = "model|mode|padding|mean seq len|samples/s (median)|samples/s (min-max)|ratio|paired"
+    cells = [
+        (
+            r["model"],
+            r["mode"].split(",")[0],
+            "max_length" if "max_length" in r["mode"] else "dynamic",
+            f"{r['mean_seq_len']:.1f}",
+            f"{r['samples_per_s_median']:.1f}",
+            f"{min(r['samples_per_s']):.1f}-{max(r['samples_per_s']):.1f}",
+            f"{r['ratio']:.3f}",
+            f"{r['paired_ratio']:.3f}",
         )
-    return "\n".join(lines)
-
-
-def json_rows(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """One object per row of the throughput table, with every round's samples/s."""
-    rows = []
-    for r in results:
-        for mode in MODES:
-            rows.append(
-                {
-                    "model": r.model,
-                    "mode": mode,
-                    "steps": r.steps,
-                    "mean_seq_len": r.mean_length[mode],
-                    "samples_per_s": r.samples_per_s[mode],
-                    "samples_per_s_median": r.median(mode),
-                    "ratio": r.median(mode) / r.median("plain"),
-                    "paired_ratio": r.paired_ratio(mode),
-                }
-            )
-    return rows
+        for r in rows
+    ]
+    table = markdown_table(header, cells, "lllrrrrr")
+    return "\n".join(["# Training throughput (CPU)", "", *(f"- {n}" for n in notes), "", *table])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -362,30 +226,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--data_dir", type=Path, default=Path("data/processed"))
-    parser.add_argument(
-        "--raw_dir",
-        type=Path,
-        default=Path("data/raw"),
-        help="Raw Kaggle CSVs: tiny tokenizer corpus, and input if --data_dir is missing.",
-    )
-    parser.add_argument(
-        "--tiny_dir", type=Path, help="Existing tiny model directory (default: build one)."
-    )
+    parser.add_argument("--raw_dir", type=Path, default=Path("data/raw"), help="Raw CSVs.")
+    parser.add_argument("--tiny_dir", type=Path, help="Tiny model directory (default: build).")
     parser.add_argument("--batch_size", type=positive_int, default=32)
-    parser.add_argument(
-        "--max_length",
-        type=positive_int,
-        help="Tokenizer max_length and fixed padding length (default: the config's max_length).",
-    )
-    parser.add_argument(
-        "--steps",
-        type=positive_int,
-        help="Timed optimizer steps per round (default: tiny 100, minilm 30).",
-    )
+    parser.add_argument("--max_length", type=positive_int, help="Default: the config's.")
+    parser.add_argument("--steps", type=positive_int, help="Timed steps (tiny 100, minilm 30).")
     parser.add_argument("--warmup_steps", type=int, default=3, help="Untimed steps per round.")
     parser.add_argument("--repeats", type=positive_int, default=3, help="Rounds per mode.")
     parser.add_argument("--threads", type=positive_int, help="torch.set_num_threads.")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path, help="Also write the rows and run details here.")
     args = parser.parse_args(argv)
     if args.warmup_steps < 0:
@@ -396,20 +244,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Benchmark the chosen models and print the markdown report (``--json``: also save it)."""
     args = parse_args(argv)
-    load_average = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.threads:
         torch.set_num_threads(args.threads)
+    meta = run_meta(
+        args, batch_size=args.batch_size, warmup_steps=args.warmup_steps, repeats=args.repeats
+    )
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
+    for message in ("does not have many workers", "smaller than the logging", "no `val_data"):
+        warnings.filterwarnings("ignore", message=f".*{message}.*")
     hf_logging.disable_progress_bar()
     with tempfile.TemporaryDirectory(prefix="bench_train_overhead-") as tmp:
-        results = [bench_model(name, args, Path(tmp)) for name in dict.fromkeys(args.models)]
-    meta = run_meta(args, load_average)
-    report = format_report(results, meta)
+        rows = [
+            row for name in dict.fromkeys(args.models) for row in bench_model(name, args, Path(tmp))
+        ]
+    report = format_report(rows, meta)
     if args.json:
-        write_json(args.json, meta, json_rows(results), report)
+        write_json(args.json, meta, rows, report)
     print(report)
 
 

@@ -1,7 +1,7 @@
 """The parts of scripts/bench_serve.py that need no server: the open-loop capacity search and
 step verdicts, Poisson arrivals, the reference batches (ideal and matched), wrk's result line,
-the configuration grid, the baseline ratios, the Markdown, and the minimal FastAPI app of
---baseline."""
+the configuration grid, the baseline ratios, the summary, and the minimal FastAPI app of
+--baseline (scripts/_serve_workers.py)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ def bench() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def openloop(bench: ModuleType) -> ModuleType:
-    return sys.modules["_serve_openloop"]
+def workers(bench: ModuleType) -> ModuleType:
+    """The processes' module the script imported."""
+    return sys.modules["_serve_workers"]
 
 
 def wrk_raw(requests: int) -> dict:
@@ -51,61 +52,70 @@ def raw_run(p99_ms: float = 10.0, errors: int = 0, late: int = 0, dropped: int =
     }
 
 
-def test_step_outcomes(openloop: ModuleType) -> None:
-    assert openloop.open_run("step", 10, None, raw_run()).outcome == "pass"
-    assert openloop.open_run("step", 10, None, raw_run(p99_ms=1500)).outcome == "fail"
-    assert openloop.open_run("step", 10, None, raw_run(errors=1)).outcome == "fail"
-    assert openloop.open_run("step", 10, None, raw_run(late=5)).outcome == "pass"  # 5% slack
-    assert openloop.open_run("step", 10, None, raw_run(late=6)).outcome == "generator-limited"
-    assert openloop.open_run("step", 10, None, raw_run(dropped=1)).outcome == "generator-limited"
+def test_step_outcomes(bench: ModuleType) -> None:
+    def outcome(**kwargs) -> str:
+        return bench.open_run("step", 10, None, raw_run(**kwargs))["outcome"]
+
+    assert outcome() == "pass" and outcome(late=5) == "pass"  # 5% slack
+    assert outcome(p99_ms=1500) == "fail" and outcome(errors=1) == "fail"
+    assert outcome(late=6) == "generator-limited" and outcome(dropped=1) == "generator-limited"
     empty = raw_run() | {"latencies_ms": [], "sent": 0}
-    assert openloop.open_run("step", 10, None, empty).outcome == "fail"
+    run = bench.open_run("step", 10, None, empty)
+    assert run["outcome"] == "fail" and run["requests"] == 0 and run["p99_ms"] != run["p99_ms"]
+    run = bench.open_run("150%", 15, 64, raw_run(errors=3))
+    assert (run["shed"], run["errors"], run["error_kinds"], run["max_queue"]) == (
+        3,
+        3,
+        {"503": 3},
+        64,
+    )
+    assert run["p50_ms"] == 5.0 and run["req_per_s"] == 100.0 and run["meets_target"] is None
 
 
-def fake_service(openloop: ModuleType, capacity: float, generator_limit: float = 1e9):
+def fake_service(bench: ModuleType, capacity: float, generator_limit: float = 1e9):
     """A step function: passes up to ``capacity``, generator late above ``generator_limit``."""
     rates: list[float] = []
 
     def step(rate: float):
         rates.append(rate)
         if rate > generator_limit:
-            return openloop.open_run("step", rate, None, raw_run(late=50))
-        return openloop.open_run("step", rate, None, raw_run(p99_ms=5 if rate <= capacity else 2e3))
+            return bench.open_run("step", rate, None, raw_run(late=50))
+        return bench.open_run("step", rate, None, raw_run(p99_ms=5 if rate <= capacity else 2e3))
 
     return step, rates
 
 
-def test_capacity_search_ramps_up_then_bisects(openloop: ModuleType) -> None:
-    step, rates = fake_service(openloop, capacity=300)
-    capacity, limited_by, steps = openloop.search_capacity(step, start=25, bisect_steps=4)
+def test_capacity_search_ramps_up_then_bisects(bench: ModuleType) -> None:
+    step, rates = fake_service(bench, capacity=300)
+    capacity, limited_by, steps = bench.search_capacity(step, start=25, bisect_steps=4)
     assert rates[:6] == [25, 50, 100, 200, 400, pytest.approx((200 * 400) ** 0.5)]
-    assert len(rates) == 5 + 4 and [s.rate for s in steps] == rates
+    assert len(rates) == 5 + 4 and [s["rate"] for s in steps] == rates
     assert limited_by == "service" and 200 < capacity <= 300
-    assert capacity == max(s.rate for s in steps if s.outcome == "pass")
-    assert all(s.outcome == "fail" for s in steps if s.rate > 300)
+    assert capacity == max(s["rate"] for s in steps if s["outcome"] == "pass")
+    assert all(s["outcome"] == "fail" for s in steps if s["rate"] > 300)
     # bisection stops once within 5%
-    step, rates = fake_service(openloop, capacity=300)
-    capacity, *_ = openloop.search_capacity(step, start=25, bisect_steps=50)
+    step, rates = fake_service(bench, capacity=300)
+    capacity, *_ = bench.search_capacity(step, start=25, bisect_steps=50)
     assert len(rates) < 5 + 50 and 300 / 1.05 <= capacity <= 300
 
 
-def test_capacity_search_down_capped_and_generator_bound(openloop: ModuleType) -> None:
-    step, rates = fake_service(openloop, capacity=7)
-    capacity, limited_by, _ = openloop.search_capacity(step, start=25, bisect_steps=0)
+def test_capacity_search_down_capped_and_generator_bound(bench: ModuleType) -> None:
+    step, rates = fake_service(bench, capacity=7)
+    capacity, limited_by, _ = bench.search_capacity(step, start=25, bisect_steps=0)
     assert rates == [25, 12.5, 6.25] and capacity == 6.25 and limited_by == "service"
-    step, rates = fake_service(openloop, capacity=0.5)
-    capacity, limited_by, _ = openloop.search_capacity(step, start=4, bisect_steps=3)
+    step, rates = fake_service(bench, capacity=0.5)
+    capacity, limited_by, _ = bench.search_capacity(step, start=4, bisect_steps=3)
     assert rates == [4, 2, 1] and capacity == 0.0 and limited_by == "service"
-    step, rates = fake_service(openloop, capacity=1e9)
-    capacity, limited_by, _ = openloop.search_capacity(step, start=25, max_rate=150)
+    step, rates = fake_service(bench, capacity=1e9)
+    capacity, limited_by, _ = bench.search_capacity(step, start=25, max_rate=150)
     assert rates == [25, 50, 100, 150] and (capacity, limited_by) == (150, "max-rate")
-    step, _ = fake_service(openloop, capacity=1e9, generator_limit=120)
-    capacity, limited_by, _ = openloop.search_capacity(step, start=25, bisect_steps=0)
+    step, _ = fake_service(bench, capacity=1e9, generator_limit=120)
+    capacity, limited_by, _ = bench.search_capacity(step, start=25, bisect_steps=0)
     assert (capacity, limited_by) == (100, "generator")
 
 
-def test_poisson_arrivals_are_seeded_and_in_the_window(bench: ModuleType) -> None:
-    load = sys.modules["_serve_load"]
+def test_poisson_arrivals_are_seeded_and_in_the_window(workers: ModuleType) -> None:
+    load = workers
     offsets = load.arrival_offsets(200.0, 10.0, seed=7)
     assert offsets == load.arrival_offsets(200.0, 10.0, seed=7)
     assert offsets != load.arrival_offsets(200.0, 10.0, seed=8)
@@ -115,8 +125,10 @@ def test_poisson_arrivals_are_seeded_and_in_the_window(bench: ModuleType) -> Non
     assert 0.0045 < sum(gaps) / len(gaps) < 0.0055
 
 
-def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None:
-    reference = sys.modules["_serve_reference"]
+def test_reference_batches_sorted_or_random_full_only(
+    bench: ModuleType, workers: ModuleType
+) -> None:
+    reference = workers
     tokens = [30, 10, 50, 20, 40, 60, 70]
     batches = reference.make_batches(tokens, 3, True, seed=1)
     assert sorted(batches) == [[1, 3, 0], [4, 2, 5]]  # consecutive by length, no partial batch
@@ -125,8 +137,6 @@ def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None
     assert len(shuffled) == 2 and all(len(b) == 3 for b in shuffled)
     assert len({i for b in shuffled for i in b}) == 6
     assert reference.make_batches(tokens, 10, True, seed=0) == [[1, 3, 0, 4, 2, 5, 6]]
-    assert reference.ideal_cells([1, 8], [32]) == [[1, True, 0], [8, True, 0], [32, False, 0]]
-    assert reference.matched_cell(2.5, 512) == [2.5, False, 512]
     # matched: random draws, sizes floor and ceil of a fractional mean, mixed to that mean
     pool = list(range(10_000))
     drawn = reference.make_batches([1] * len(pool), 2.25, False, seed=3)
@@ -134,12 +144,13 @@ def test_reference_batches_sorted_or_random_full_only(bench: ModuleType) -> None
     assert set(sizes) == {2, 3} and abs(sum(sizes) / len(sizes) - 2.25) < 0.03
     assert len({i for b in drawn for i in b}) == sum(sizes) > 9_990  # each tweet at most once
 
+    keys = ("backend", "processes", "threads", "batch", "sorted", "tweets_per_s", "padding")
     rows = [
-        reference.ReferenceResult("onnx", 1, None, 32, True, 10, 90.0, 1.1),
-        reference.ReferenceResult("onnx", 2, 1, 8, True, 10, 120.0, 1.1),
-        reference.ReferenceResult("onnx-int8", 2, 1, 1, True, 10, 200.0, 1.0),
+        dict(zip(keys, ("onnx", 1, None, 32, True, 90.0, 1.1), strict=True)),
+        dict(zip(keys, ("onnx", 2, 1, 8, True, 120.0, 1.1), strict=True)),
+        dict(zip(keys, ("onnx-int8", 2, 1, 1, True, 200.0, 1.0), strict=True)),
     ]
-    assert reference.best(rows) == {
+    assert bench.best(rows) == {
         "onnx": {"tweets_per_s": 120.0, "processes": 2, "threads": 1, "batch": 8, "sorted": True},
         "onnx-int8": {
             "tweets_per_s": 200.0, "processes": 2, "threads": 1, "batch": 1, "sorted": True,
@@ -156,7 +167,7 @@ def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> 
         "w1 requests t=auto", "w1 requests t1", "w1 tokens256 t=auto", "w1 tokens256 t1",
         "w2 requests t=auto", "w2 requests t1", "w2 tokens256 t=auto", "w2 tokens256 t1",
     ]  # fmt: skip
-    assert args.server_max_queue == 64 and args.clients == [1, 8, 32]
+    assert args.server_max_queue == 64 and args.clients == [1, 8, 32] and args.pool == 1024
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["--model", "m", "--server_threads", "0"])
     args.skip_closed_loop, args.baseline = True, True
@@ -164,41 +175,40 @@ def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> 
         bench.check_args(args)
 
     config = bench.ServiceConfig()
-    service = [bench.load_result("onnx-int8", config, c, wrk_raw(300), None) for c in (1, 32)]
-    minimal = bench.load_result("minimal", config, 32, wrk_raw(500), None)
+    service = [bench.load_result("onnx-int8", config, c, wrk_raw(300)) for c in (1, 32)]
+    minimal = bench.load_result("minimal", config, 32, wrk_raw(500))
     (row,) = bench.baseline_rows(service, [minimal])  # no minimal run at 1 client
-    assert (row.clients, row.service_req_per_s, row.minimal_req_per_s) == (32, 300.0, 500.0)
-    assert row.ratio == 300.0 / 500.0 and row.meets_target is True
-    service[1].repeat = 1  # --repeats: each repeat against the minimal app of the same repeat
+    assert (row["clients"], row["service_req_per_s"], row["minimal_req_per_s"]) == (32, 300, 500)
+    assert row["ratio"] == 300.0 / 500.0 and row["meets_target"] is True and row["repeat"] == 0
+    service[1]["repeat"] = 1  # --repeats: each repeat against the minimal app of the same repeat
     assert bench.baseline_rows(service, [minimal]) == []
 
 
 def test_wrk_result_line_is_parsed(bench: ModuleType) -> None:
     """The line ``wrk_predict.lua``'s ``done()`` prints, among wrk's own summary."""
-    server = sys.modules["_serve_server"]
     out = (
         "Running 1s test @ http://127.0.0.1:1/predict\n  4130 requests in 1.00s\n"
         'wrk_result {"requests": 4130, "duration_us": 1003419, "http_errors": 3, "connect": 0, '
         '"read": 1, "write": 0, "timeout": 2, "p50_ms": 0.4280, "p95_ms": 4.1790, '
         '"p99_ms": 27.6420}\n'
     )
-    raw = server.parse_wrk(out)
+    raw = bench.parse_wrk(out)
     assert raw["requests"] == 4130 and raw["p99_ms"] == 27.642
     raw |= {"server_cpu_s": 1.0, "client_cpu_s": 0.5, "wall_s": 1.25}
-    row = bench.load_result("onnx", bench.ServiceConfig(), 8, raw, None)
-    assert (row.requests, row.errors) == (4127, 6)
-    assert row.error_kinds == {"http_errors": 3, "read": 1, "timeout": 2}
-    assert row.req_per_s == 4127 / 1.003419 and (row.server_cpu, row.client_cpu) == (0.8, 0.4)
-    assert row.server_cpu_s_per_request == 1.0 / 4127
+    row = bench.load_result("onnx", bench.ServiceConfig(), 8, raw)
+    assert (row["requests"], row["errors"]) == (4127, 6)
+    assert row["error_kinds"] == {"http_errors": 3, "read": 1, "timeout": 2}
+    assert row["req_per_s"] == 4127 / 1.003419
+    assert (row["server_cpu"], row["client_cpu"]) == (0.8, 0.4)
+    assert row["server_cpu_s_per_request"] == 1.0 / 4127
     with pytest.raises(RuntimeError, match="no result line"):
-        server.parse_wrk("unable to connect\n")
-    lua = (Path(server.WRK_SCRIPT)).read_text()
+        bench.parse_wrk("unable to connect\n")
+    lua = Path(bench.WRK_SCRIPT).read_text()
     assert all(f'"{key}"' in lua for key in raw if not key.endswith(("_s", "_cpu_s")))
 
 
-def test_minimal_app_uses_the_service_request_model(bench: ModuleType) -> None:
-    app_module = import_script("_serve_baseline_app")
-    client = TestClient(app_module.build_app(max_chars=20, max_items=2))
+def test_minimal_app_uses_the_service_request_model(bench: ModuleType, workers: ModuleType) -> None:
+    client = TestClient(workers.build_app(max_chars=20, max_items=2))
     assert client.get("/ready").status_code == 200
     answer = client.post("/predict", json={"text": "Forest fire", "keyword": "fire"})
     assert answer.status_code == 200
@@ -208,29 +218,28 @@ def test_minimal_app_uses_the_service_request_model(bench: ModuleType) -> None:
     assert client.post("/predict", json={"text": "x" * 21}).status_code == 422
     assert client.post("/predict", json={"text": "  "}).status_code == 422
     assert client.post("/predict", json={"items": [{"text": "a"}] * 3}).status_code == 422
-    assert bench.baseline_command(8001)[-2:] == ["--port", "8001"]
+    assert bench.baseline_command(8001)[-3:] == [str(bench.WORKERS), "minimal", "8001"]
 
 
-def test_markdown_latency_table_and_int8_verdict(bench: ModuleType) -> None:
-    report_module = sys.modules["_serve_report"]
+def test_summary_shows_the_host_tables_and_int8_speedup(bench: ModuleType) -> None:
     latency = [
-        report_module.LatencyResult("onnx-int8", 4, 2.0, 2.5, [2.0, 2.1]),
-        report_module.LatencyResult("pytorch", 4, 6.0, 7.0, [6.0, 6.3]),
+        {"backend": "onnx-int8", "reps": 4, "median_ms": 2.0, "p90_ms": 2.5},
+        {"backend": "pytorch", "reps": 4, "median_ms": 6.0, "p90_ms": 7.0},
     ]
+    latency[0]["round_medians_ms"], latency[1]["round_medians_ms"] = [2.0, 2.1], [6.0, 6.3]
     speedup, rounds = bench.int8_speedup(latency)
-    args = bench.build_parser().parse_args(["--model", "m"])
-    settings = bench.settings_of(args, "v1", 100)
+    settings = {"model": "m", "model_version": "v1", "tweets": 100, "data": "d.csv"}
     machine = sys.modules["_bench_common"].host_info(bench.VERSIONS)
-    report = report_module.Report(settings, machine, targets=report_module.targets())
-    report.model_latency, report.int8_speedup, report.int8_speedup_rounds = latency, speedup, rounds
-    table = report_module.markdown(report)
-    assert f"Host: {machine['cpu_model']}; flags: " in table and "Service," not in table
-    assert "| onnx-int8 | 4 | 2 | 2.5 | 2 2.1 |" in table  # floats: 3 significant digits
-    assert sys.modules["_serve_report"].cell(1234.5) == "1234"
-    assert sys.modules["_serve_report"].cell(0.0012345) == "0.00123"
-    assert (
-        "onnx-int8 vs pytorch at batch 1: 3.00x (rounds 3.00-3.00x; target >= 2.5x: PASS)" in table
-    )
+    report = {key: [] for key in ("reference", "matched", "load", "baseline", "open_loop")}
+    report |= {"settings": settings | {"server_cpus": [0], "client_cpus": None}}
+    report |= {"machine": machine, "model_latency": latency, "reference_best": {}}
+    report |= {"int8_speedup": speedup, "int8_speedup_rounds": rounds}
+    summary = bench.summary(report)
+    assert machine["cpu_model"] in summary and "server CPUs [0], client CPUs all" in summary
+    assert "load:" not in summary and "open_loop runs:" not in summary
+    latency_table = summary.split("model_latency:\n")[1].splitlines()
+    assert latency_table[1].split() == ["onnx-int8", "4", "2", "2.5"]
+    assert "int8 speed-up at batch 1: 3.00x (3.00-3.00)" in summary
 
 
 def test_dashed_flags_still_work_with_a_deprecation_line(bench: ModuleType, capsys) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 from collections.abc import Callable
@@ -25,15 +24,9 @@ def bench() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def batches(bench: ModuleType) -> ModuleType:
-    """``scripts/_mfu_batches.py``, as the script imported it."""
-    return sys.modules["_mfu_batches"]
-
-
-@pytest.fixture(scope="module")
-def flops(bench: ModuleType) -> ModuleType:
-    """``scripts/_mfu_flops.py``, as the script imported it."""
-    return sys.modules["_mfu_flops"]
+def shared(bench: ModuleType) -> ModuleType:
+    """``scripts/_train_bench.py``, as the script imported it."""
+    return sys.modules["_train_bench"]
 
 
 def test_runs_on_cpu(tmp_path: Path, run_script: Callable[..., Any]) -> None:
@@ -87,9 +80,9 @@ def matmul_weights(module: torch.nn.Module) -> int:
     return sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear))
 
 
-def test_flops_of_roberta_base(bench: ModuleType, flops: ModuleType) -> None:
+def test_flops_of_roberta_base(bench: ModuleType, shared: ModuleType) -> None:
     """measure_flops on a meta-device roberta-base against the analytic formulas."""
-    counter = flops.StepFlops(bench.model_config(tiny=False, max_length=128))
+    counter = shared.StepFlops(bench.model_config(tiny=False, max_length=128))
     model = counter.model
     assert next(model.parameters()).device.type == "meta"
     layers = model.roberta.encoder
@@ -117,23 +110,21 @@ def test_flops_of_roberta_base(bench: ModuleType, flops: ModuleType) -> None:
     assert len(counter.counts) == 4  # cached per shape
 
 
-def test_meta_count_matches_real_tensors(bench: ModuleType, flops: ModuleType) -> None:
+def test_meta_count_matches_real_tensors(bench: ModuleType, shared: ModuleType) -> None:
     """The meta copy, run without a mask, counts what the real model does with padding."""
     from lightning.fabric.utilities.throughput import measure_flops
 
     config = bench.model_config(tiny=True, max_length=128)
     torch.manual_seed(0)
     model = RobertaForSequenceClassification(config).train()
-    batch = sys.modules["_mfu_batches"].make_batch(
-        [24, 9, 17], 24, config, torch.Generator().manual_seed(0)
-    )
-    assert batch.attention_mask.sum() == 50  # padded
+    batch = shared.make_batch([24, 9, 17], config, torch.Generator().manual_seed(0), 128)
+    assert batch.seq_len == 24 and batch.attention_mask.sum() == 50  # padded
     real = measure_flops(
         model,
         lambda: model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits,
         lambda logits: torch.nn.functional.cross_entropy(logits, batch.labels),
     )
-    counter = flops.StepFlops(config)
+    counter = shared.StepFlops(config)
     assert counter(3, 24) == real > 0
     assert counter.padded([batch]) == real
     assert counter.real([batch]) == counter(1, 24) + counter(1, 9) + counter(1, 17) < real
@@ -169,63 +160,64 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], torch.device]:
     ],
 )
 def test_peaks_from_lightning(
-    flops: ModuleType,
+    shared: ModuleType,
     fake_gpu: Callable[[str], torch.device],
     name: str,
     bf16: float,
     tf32: float,
     fp32: float,
 ) -> None:
-    peaks, sources = flops.peak_table(fake_gpu(name), ["fp32", "tf32", "bf16"], {})
+    peaks, sources = shared.peak_table(fake_gpu(name), ["fp32", "tf32", "bf16"], {})
     assert peaks == pytest.approx({"bf16": bf16, "tf32": tf32, "fp32": fp32})
     assert sources == dict.fromkeys(("fp32", "tf32", "bf16"), "lightning")
     assert torch.get_float32_matmul_precision() == "highest"  # restored after the tf32 lookup
 
 
-def test_h200_peaks(flops: ModuleType, fake_gpu: Callable[[str], torch.device]) -> None:
+def test_h200_peaks(shared: ModuleType, fake_gpu: Callable[[str], torch.device]) -> None:
     """What lightning 2.6 knows of the H200, and why gpu_check.sh passes --peak_tflops."""
     with pytest.warns(UserWarning, match="FLOPs not found for 'NVIDIA H200'"):
-        assert flops.lightning_peak(fake_gpu("NVIDIA H200"), "bf16") is None
+        assert shared.peak_table(fake_gpu("NVIDIA H200"), ["bf16"], {}) == ({}, {})
     # the table's "h200 sxm1" figures are the datasheet's with-sparsity ones: twice dense
-    sxm1 = fake_gpu("NVIDIA H200 SXM1")
-    assert flops.lightning_peak(sxm1, "bf16") == 2000.0  # dense: 989.4
-    assert flops.lightning_peak(sxm1, "tf32") == 990.0  # dense: 494.7
-    assert flops.lightning_peak(sxm1, "fp32") == 67.0  # no sparsity on CUDA cores
+    peaks, _ = shared.peak_table(fake_gpu("NVIDIA H200 SXM1"), ["bf16", "tf32", "fp32"], {})
+    # dense: bf16 989.4, tf32 494.7; fp32 (CUDA cores) has no sparsity
+    assert peaks == {"bf16": 2000.0, "tf32": 990.0, "fp32": 67.0}
 
     overrides = {"bf16": 989.4, "tf32": 494.7, "fp32": 66.9}  # gpu_check.sh's
-    peaks, sources = flops.peak_table(fake_gpu("NVIDIA H200"), ["bf16", "fp32"], overrides)
+    peaks, sources = shared.peak_table(fake_gpu("NVIDIA H200"), ["bf16", "fp32"], overrides)
     assert peaks == overrides
     assert sources == dict.fromkeys(overrides, "--peak_tflops")
 
 
-def test_peaks_on_cpu_and_overrides(flops: ModuleType) -> None:
+def test_peaks_on_cpu_and_overrides(shared: ModuleType) -> None:
     cpu = torch.device("cpu")
-    assert flops.peak_table(cpu, ["fp32", "bf16"], {}) == ({}, {})
-    assert flops.peak_table(cpu, ["fp32"], {"bf16": 2.0}) == (
+    assert shared.peak_table(cpu, ["fp32", "bf16"], {}) == ({}, {})
+    assert shared.peak_table(cpu, ["fp32"], {"bf16": 2.0}) == (
         {"bf16": 2.0},
         {"bf16": "--peak_tflops"},
     )
-    assert flops.peak_override("123") == ("bf16", 123.0)
-    assert flops.peak_override("fp32=66.9") == ("fp32", 66.9)
-    with pytest.raises(argparse.ArgumentTypeError):
-        flops.peak_override("fp16=1")
+    assert shared.peak_override("fp32=66.9") == ("fp32", 66.9)
+    for bad in ("fp16=1", "123", "bf16=0", "bf16=x", "bf16=nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            shared.peak_override(bad)
 
 
-def test_builtin_lengths_and_grouping(batches: ModuleType) -> None:
-    rng = random.Random(0)
-    lengths = batches.load_lengths("builtin", 128, True).sample(20_000, rng)
+def test_builtin_lengths_and_grouping(shared: ModuleType) -> None:
+    lengths, description = shared.tweet_lengths("builtin", 128, {})
+    assert "built-in" in description and len(lengths) == 1000
     assert 34 < statistics.fmean(lengths) < 37
     assert min(lengths) >= 4 and max(lengths) <= 86
 
-    def padding(grouped: bool) -> float:
-        grouped_lengths = batches.group_lengths(lengths[:3200], 32, grouped, random.Random(1))
-        assert all(len(b) == 32 for b in grouped_lengths)
-        return statistics.fmean(batches.padded_length(b, 8, 128) for b in grouped_lengths)
+    drawn = [lengths[(i * 7919) % 1000] for i in range(3200)]  # a shuffled sample
+    grouped = shared.group_lengths(drawn, 32, seed=1)
+    assert sorted(n for b in grouped for n in b) == sorted(drawn)
+    assert all(len(b) == 32 for b in grouped)
+    # mega-batches of 50 batches sorted by length: 2 here, each sorted longest first
+    assert [max(b) for b in grouped[1:50]] == sorted((max(b) for b in grouped[1:50]), reverse=True)
+    plain = [drawn[i : i + 32] for i in range(0, 3200, 32)]
+    assert statistics.fmean(map(max, grouped)) < statistics.fmean(map(max, plain)) - 10
 
-    assert padding(grouped=True) < padding(grouped=False)
 
-
-def test_tweet_lengths_from_csv(batches: ModuleType, tmp_path: Path) -> None:
+def test_tweet_lengths_from_csv(shared: ModuleType, tmp_path: Path) -> None:
     raw = tmp_path / "raw.csv"
     raw.write_text(
         "id,keyword,location,text\n"
@@ -233,14 +225,23 @@ def test_tweet_lengths_from_csv(batches: ModuleType, tmp_path: Path) -> None:
         '2,,,"all good"\n'
         '3,forest%20fire,,"Smoke &amp;amp; ash   everywhere"\n'
     )
-    with_keyword = batches.tweet_token_lengths(raw, 128, use_keyword=True)
-    text_only = batches.tweet_token_lengths(raw, 128, use_keyword=False)
+
+    def counts(path: Path, max_length: int = 128, use_keyword: bool = True) -> list[int]:
+        lengths, description = shared.tweet_lengths(
+            str(path), max_length, {"use_keyword": use_keyword}
+        )
+        assert description.startswith(f"{path} ({len(lengths)} tweets,")
+        return lengths
+
+    with_keyword, text_only = counts(raw), counts(raw, use_keyword=False)
     assert len(with_keyword) == 3
     assert with_keyword[0] == text_only[0] + 2  # "fire" and its [SEP]
     assert with_keyword[1] == text_only[1] + 1  # empty first segment, as the data module has it
 
     clean = tmp_path / "clean.csv"  # what preprocessing makes of row 3
     clean.write_text('id,keyword,location,text\n3,forest fire,,"Smoke & ash everywhere"\n')
-    assert with_keyword[2] == batches.tweet_token_lengths(clean, 128, use_keyword=True)[0]
+    assert with_keyword[2] == counts(clean)[0]
     assert with_keyword[2] == text_only[2] + 3  # "forest", "fire", [SEP]
-    assert batches.tweet_token_lengths(raw, 6, use_keyword=True) == [6, 5, 6]  # max_length
+    assert counts(raw, max_length=6) == [6, 5, 6]
+    with pytest.raises(FileNotFoundError):  # a named CSV must be there; "auto" falls back
+        shared.tweet_lengths(str(tmp_path / "missing.csv"), 128, {})
