@@ -1,7 +1,8 @@
-"""What the benchmarks share: progress on stderr and the report on stdout, the JSON layout of
-the training benchmarks (``meta``: run details, ``rows``: one object per table row, ``report``:
-the printed markdown), the host (:func:`host_info`), batch-1 timing in interleaved rounds
-(``bench_serve.py``, ``bench_models.py``) and free ports (the tests' servers use them too).
+"""What the benchmarks share: progress on stderr and a plain table on stdout
+(:func:`print_table`), the JSON of the training benchmarks (``meta``: run details, ``rows``: one
+object per row; the docs render their tables from these), the host (:func:`host_info`), batch-1
+timing in interleaved rounds (``bench_serve.py``, ``bench_models.py``) and free ports (the tests'
+servers use them too).
 
 Only the standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must
 run on a bare GPU machine with only torch, transformers and lightning.
@@ -37,7 +38,7 @@ def read_config(name: str, missing_ok: bool = False) -> dict[str, Any]:
 
 
 def log(message: str) -> None:
-    """Progress message on stderr (stdout carries only the report)."""
+    """Progress message on stderr (stdout carries only the results)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -49,18 +50,44 @@ def positive_int(text: str) -> int:
     return value
 
 
-def timestamp() -> str:
-    """The local time with its UTC offset, to the second."""
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+def run_meta(args: argparse.Namespace, **details: Any) -> dict[str, Any]:
+    """A training benchmark's JSON ``meta``: the date, :func:`host_info` (load average now), the
+    versions of torch, transformers and lightning (also at the top level), ``details`` and every
+    argument as text."""
+    machine = host_info(("torch", "transformers", "lightning"))
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **machine,
+        **machine["versions"],
+        **details,
+        "args": {key: str(value) for key, value in vars(args).items()},
+    }
 
 
-def write_json(
-    path: Path, meta: dict[str, Any], rows: Sequence[dict[str, Any]], report: str
-) -> None:
-    """Save the run details, the table rows and the markdown report to ``path``."""
+def write_json(path: Path, meta: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Save the run details and the rows to ``path`` as ``{"meta": ..., "rows": [...]}``, whole
+    or not at all (written beside it, then renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"meta": meta, "rows": list(rows), "report": report}
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps({"meta": meta, "rows": list(rows)}, indent=2) + "\n")
+    staging.replace(path)
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> None:
+    """Print ``rows`` on stdout as a plain table, a column per ``columns`` key (a row's field and
+    the heading), its value formatted by the key's format spec (a list: item by item; None:
+    "-"); columns with a spec are right-aligned."""
+
+    def cell(value: Any, spec: str) -> str:
+        if isinstance(value, list):
+            return " ".join(cell(item, spec) for item in value)
+        return "-" if value is None else format(value, spec)
+
+    lines = [list(columns), *([cell(r.get(k), f) for k, f in columns.items()] for r in rows)]
+    widths = [max(map(len, column)) for column in zip(*lines, strict=True)]
+    for line in lines:
+        cells = zip(line, widths, columns.values(), strict=True)
+        print("  ".join(c.rjust(w) if f else c.ljust(w) for c, w, f in cells).rstrip())
 
 
 def free_port(host: str = "127.0.0.1") -> int:

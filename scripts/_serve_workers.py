@@ -1,16 +1,11 @@
-"""What ``bench_serve.py`` runs in processes of their own.
+"""What ``bench_serve.py`` runs in processes of their own (the method: scripts/README.md).
 
-``python scripts/_serve_workers.py load``: the **open-loop load generator** (the closed loop is
-wrk). No compiled one is installable here: wrk2, vegeta, k6 and oha have no Debian 12 package,
-and Debian's ``hey -q`` and ``siege`` throttle the connections of a closed loop. A JSON spec on
-stdin, the raw results as JSON on stdout (:func:`drive`). Lean: at import only the standard
-library and psutil.
-
-:func:`reference`: a **reference process** (spawned by ``multiprocessing``), the backend alone.
-
-``python scripts/_serve_workers.py minimal PORT``: the **minimal FastAPI app** of ``--baseline``
-(:func:`build_app`): what HTTP and FastAPI cost without tweetcls. No ``from __future__ import
-annotations`` here: FastAPI must see the app's body type (a local) as an object.
+``python scripts/_serve_workers.py load``: the open-loop load generator, a JSON spec on stdin
+and the raw results as JSON on stdout (:func:`drive`); at import only the standard library and
+psutil. :func:`reference`: a reference process (spawned by ``multiprocessing``), the backend
+alone. ``python scripts/_serve_workers.py minimal PORT``: the minimal FastAPI app of
+``--baseline`` (:func:`build_app`). No ``from __future__ import annotations`` here: FastAPI
+must see the app's body type (a local) as an object.
 """
 
 import asyncio
@@ -51,14 +46,11 @@ def arrival_offsets(rate: float, seconds: float, seed: int) -> list[float]:
 
 
 async def drive(spec: dict[str, Any]) -> dict[str, Any]:
-    """One open-loop run of ``spec``: arrivals at ``rate``/s (exponential gaps, seeded, fixed
-    before the start), each an independent ``POST`` on up to ``pool`` connections. Latency
-    runs from the *scheduled* time, so a generator that falls behind cannot hide queueing; an
-    arrival sent over ``late_ms`` after it is ``late``, one that finds every connection busy
-    is ``dropped`` (never waiting for an answer, it never turns closed-loop). Arrivals after
-    ``warmup`` s are measured, for ``duration`` s: latencies of the 200s (ms), the other
-    outcomes by kind, the counters, and the cores used by this process and the server's tree
-    from the window's start to the last answer."""
+    """One open-loop run of ``spec`` (the method: scripts/README.md): seeded Poisson arrivals at
+    ``rate``/s on up to ``pool`` connections, latency from the scheduled time; an arrival over
+    ``late_ms`` behind is ``late``, one that finds every connection busy is ``dropped``. Of the
+    arrivals after ``warmup`` s, for ``duration`` s: latencies of the 200s (ms), the other
+    outcomes by kind, the counters, and the cores of this process and the server's tree."""
     import aiohttp  # the lightest installed client (a dependency of dvc and fsspec)
 
     bodies = [body.encode() for body in spec["bodies"]]
@@ -66,6 +58,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=spec["timeout"])
     session = aiohttp.ClientSession(connector=connector, timeout=timeout)
     latencies: list[float] = []
+    due_s: list[float] = []  # each latency's scheduled time in the window
     failures: Counter[str] = Counter()
     counts = Counter(late=0, dropped=0, sent=0, retry_after=0, shed=0)
     start = time.perf_counter() + 0.05
@@ -93,6 +86,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
             return
         if status == 200:
             latencies.append((time.perf_counter() - due) * 1000)
+            due_s.append(due - measure_from)
             return
         failures[str(status)] += 1
         counts["shed"] += status == 503
@@ -123,6 +117,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     client_cpu, server_cpu = ((e - b) / elapsed for b, e in zip(begin, end, strict=True))
     return {
         "latencies_ms": latencies,
+        "due_s": due_s,
         "failures": dict(failures),
         "duration_s": spec["duration"],
         "client_cpu": client_cpu,
@@ -163,13 +158,11 @@ def make_batches(
 
 
 def reference(conn: Connection, spec: dict[str, Any], threads: int | None, index: int) -> None:
-    """A reference process (spawned by ``multiprocessing``): the backend alone, with ``threads``
-    (None: the default), on the tweets of ``spec``. Sends ``"ready"`` once loaded; then, per
-    ``(t0, t1, cell)`` received (until None), loops ``Backend.score`` (tokenization included)
-    over the cell's batches (:func:`make_batches`, seeded by ``index``) until ``t1``
-    (``time.monotonic``, system-wide on Linux) and sends the figures of the batches started
-    from ``t0``: tweets, their rate from the first one's start to the last one's end, CPU
-    seconds over that span (all threads), real and padded tokens."""
+    """A reference process: the backend alone, with ``threads`` (None: the default), on the
+    tweets of ``spec``. Sends ``"ready"`` once loaded; then, per ``(t0, t1, cell)`` received
+    (until None), loops ``Backend.score`` over the cell's batches (:func:`make_batches`, seeded
+    by ``index``) until ``t1`` (``time.monotonic``) and sends the figures of the batches started
+    from ``t0``: tweets, their rate, CPU seconds (all threads), real and padded tokens."""
     import numpy as np
     from transformers.utils import logging as hf_logging
 

@@ -42,28 +42,23 @@ tiny_bundle() {
 
 record() {  # name, command, wall milliseconds, load average at the start -> manifest entry
   python - "$@" <<'EOF'
-import json, os, platform, subprocess, sys
+import json, platform, sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, "scripts")
+from _bench_common import host_info
 
 name, command, wall, load = sys.argv[1], sys.argv[2], int(sys.argv[3]) / 1000, sys.argv[4]
 path = Path("reports/bench/manifest.json")
 manifest = json.loads(path.read_text()) if path.is_file() else {}
-lscpu = dict(
-    line.split(":", 1) for line in subprocess.run(
-        ["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in line
-)
-field = lambda key: lscpu.get(key, "").strip()
-flags = set(field("Flags").split())
-simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
-cpu = (f"{field('Model name') or platform.processor()} (family {field('CPU family')} "
-       f"model {field('Model')}; {' '.join(simd) or 'no AVX2'})")
+host = host_info()
 manifest[name] = {
     "file": f"{name}.json",
     "command": command,
     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     "host": platform.node(),
-    "cpu": f"{cpu}, {os.cpu_count()} CPUs",
+    "cpu": f"{host['cpu_model']} ({' '.join(host['cpu_flags']) or 'no AVX2'}), {host['cpus']} CPUs",
     "wall_s": round(wall, 1),
     "load_average_at_start": [float(x) for x in load.split()],
 }
@@ -79,8 +74,8 @@ for name in "${names[@]}"; do
   echo "== $name: $command" >&2
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   start=$(date +%s%N)
-  # shellcheck disable=SC2086  # the command is a word list; its markdown report goes to /tmp
-  nice -n 10 $command > "/tmp/tweetcls-bench-$name.md"
+  # shellcheck disable=SC2086  # the command is a word list; what it prints goes to /tmp
+  nice -n 10 $command > "/tmp/tweetcls-bench-$name.out"
   end=$(date +%s%N)
   record "$name" "$command" $(((end - start) / 1000000)) "$load"
 done

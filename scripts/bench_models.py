@@ -1,12 +1,7 @@
 """Inference cost of several serving bundles side by side (e.g. MiniLM, MPNet, a student).
 
-Each bundle's backend (``onnx-int8`` by default) labels the same tweets of ``--data`` in one run:
-batch-1 latency over ``--reps`` calls in ``--rounds`` interleaved rounds after 10 untimed calls
-(``_bench_common.interleaved_ms``: the bundles' order rotated each round, so a machine whose
-speed drifts treats them alike); throughput over all tweets at length-sorted batches of
-``--batch``, one bundle after the other; the latency of one word-attribution explanation
-(``inference.explain``: the tweet and one variant per word in one batch) on the first ``--reps``
-tweets. Prints the CPU and a table with each bundle's ratio to the first; writes JSON::
+Per bundle, in one run: batch-1 latency in interleaved rounds, batched throughput and one
+word-attribution explanation's latency (the method and the JSON's fields: scripts/README.md)::
 
     python scripts/bench_models.py --bundle minilm=runs/pipeline/serving \\
         --bundle mpnet=runs/mpnet/serving --json reports/bench_models.json
@@ -42,12 +37,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--json", default="reports/bench_models.json", help="output JSON")
     args = parser.parse_args(argv)
 
+    from tweetcls.core.atomic import write_text
     from tweetcls.core.bundle import BACKEND_FILES, load_bundle
     from tweetcls.inference.backends import load_backend
-    from tweetcls.inference.base import frame_inputs
+    from tweetcls.inference.base import frame_inputs, predict_frame
     from tweetcls.inference.explain import explain
 
-    texts, keywords = frame_inputs(pd.read_csv(args.data, keep_default_na=False))
+    frame = pd.read_csv(args.data, keep_default_na=False)
+    texts, keywords = frame_inputs(frame)
     engines, sizes = {}, {}
     for spec in args.bundle:
         name, _, path = spec.partition("=")
@@ -59,14 +56,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, engine in engines.items()
     }
     latency = interleaved_ms(calls, args.reps, args.rounds, len(texts), warmup=10)
-    order = np.argsort([len(t) for t in texts])
     throughput, explained = {}, {}
     for name, engine in engines.items():
         start = time.perf_counter()
-        for begin in range(0, len(order), args.batch):
-            rows = order[begin : begin + args.batch]
-            engine.predict_proba([texts[i] for i in rows], [keywords[i] for i in rows])
-        throughput[name] = len(order) / (time.perf_counter() - start)
+        predict_frame(engine, frame, args.batch)  # length-sorted batches
+        throughput[name] = len(texts) / (time.perf_counter() - start)
     for name, engine in engines.items():
         explained[name] = []
         for i in range(min(args.reps, len(texts))):
@@ -100,8 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     table = pd.DataFrame.from_dict(bundles, orient="index").drop(columns="round_medians_ms")
     print(table.to_string())
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    write_text(args.json, json.dumps(results, indent=2) + "\n")
     return results
 
 

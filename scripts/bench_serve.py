@@ -1,21 +1,10 @@
-"""Benchmark the prediction service against the backend's own throughput, in one run.
+"""Benchmark the prediction service against its backend alone, on the same cores in one run.
 
-Hosts differ about 3x in speed, so every verdict is a ratio of two figures from the same run on
-the same cores, recorded with the host. Per backend of ``--backends`` (method in full:
-scripts/README.md): batch-1 model latency (``--skip_latency``); the backend alone, no HTTP, on
-sorted and random batches, the *ideal* reference (``--skip_reference``); the service as deployed
-per configuration of ``--workers`` x ``--batching`` x ``--server_threads`` under a closed loop
-of wrk at each ``--clients`` count (``--skip_closed_loop``), then the backend alone fed the
-micro-batches it formed, the *matched* reference: service / matched (target at 32 clients >=
-0.95, 0 errors) and CPU per answer; with ``--baseline`` a minimal FastAPI app under the same wrk
-runs (target tweetcls / minimal >= 0.5); with ``--open_loop`` Poisson arrivals from the Python
-generator of ``_serve_workers.py``: capacity, then 50%, 80% (onnx-int8 target: p99 <= 50 ms)
-and 150% of it on a bounded queue. ``--repeats N`` runs the grid and the baseline N times,
-alternating, each on a fresh server; ``--server_cpus``/``--client_cpus`` pin the server (and
-the references) and the load generator.
-
-Prints a plain summary; ``--json`` writes every figure, each ratio beside the two it divides
-(``docs/hooks/bench_tables.py`` renders it). From the repository root, offline, on an idle
+Per backend of ``--backends``: batch-1 model latency, the backend alone (the ideal reference),
+the service per configuration under wrk's closed loop beside the backend fed the micro-batches
+the service formed (the matched reference), a minimal FastAPI app (``--baseline``) and Poisson
+arrivals (``--open_loop``). The method and the JSON's fields: scripts/README.md; the docs render
+the JSON (``docs/hooks/bench_tables.py``). From the repository root, offline, on an idle
 machine, with wrk installed::
 
     python scripts/bench_serve.py --model runs/pipeline/serving --json reports/bench_serve.json
@@ -48,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, _serve_workers
-from _bench_common import free_port, host_info, interleaved_ms, positive_int
+from _bench_common import free_port, host_info, interleaved_ms, log, print_table
 from _serve_workers import reference, tree_cpu
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bundle import BACKENDS
@@ -66,10 +56,11 @@ VERSIONS = (
     "tweetcls", "onnxruntime", "torch", "transformers", "tokenizers", "numpy", "fastapi",
     "pydantic", "uvicorn", "uvloop", "httptools", "aiohttp", "httpx",
 )  # fmt: skip
-#: The verdicts' targets (see the module docstring), as the JSON records them.
+#: The verdicts' targets (scripts/README.md), as the JSON records them.
 TARGETS = {
     "clients": 32, "ratio_to_reference": 0.95, "ratio_to": "matched reference, else the ideal",
-    "ratio_to_minimal": 0.5, "capacity_p99_ms": 1000.0, "open_loop_loads": [0.5, 0.8, 1.5],
+    "ratio_to_minimal": 0.5, "capacity_p99_ms": 1000.0, "capacity_p50_growth": [1.5, 5.0],
+    "open_loop_loads": [0.5, 0.8, 1.5],
     "open_loop_target_load": 0.8, "open_loop_p99_ms": 50.0, "open_loop_backend": "onnx-int8",
     "int8_speedup": 2.5,
 }  # fmt: skip
@@ -88,9 +79,8 @@ _STARTED, _SERVERS = time.monotonic(), itertools.count()
 
 
 def progress(message: str) -> None:
-    """A progress line on stderr (stdout carries the summary), with the elapsed time."""
-    elapsed = time.monotonic() - _STARTED
-    print(f"[bench_serve {elapsed:6.1f} s] {message}", file=sys.stderr, flush=True)
+    """A progress line on stderr, with the elapsed time."""
+    log(f"[bench_serve {time.monotonic() - _STARTED:6.1f} s] {message}")
 
 
 class ServerError(TweetclsError):
@@ -280,9 +270,7 @@ def load_result(
     row |= {k: raw[k] if raw["requests"] else math.nan for k in ("p50_ms", "p95_ms", "p99_ms")}
     row |= {"server_cpu": raw["server_cpu_s"] / raw["wall_s"]}
     row |= {"client_cpu": raw["client_cpu_s"] / raw["wall_s"], "backend": backend}
-    row |= {"config": config.label, "workers": config.workers}
-    row |= {"max_batch_tokens": config.max_batch_tokens, "threads": config.threads}
-    row |= {"clients": clients} | LOAD_LATER
+    row |= {"config": config.label, "clients": clients} | LOAD_LATER
     if requests:
         row["server_cpu_s_per_request"] = raw["server_cpu_s"] / requests
     if reference:
@@ -437,20 +425,29 @@ def int8_speedup(latency: Sequence[Row]) -> tuple[float | None, list[float]]:
 
 def open_run(label: str, rate: float, max_queue: int | None, raw: Row) -> Row:
     """An open-loop run's row from the generator's raw results (the 503s: ``shed``, also
-    errors), its ``outcome`` judged as a capacity step: ``pass``, ``fail`` (not 0 errors and
-    p99 <= 1 s) or ``generator-limited`` (met, but an arrival dropped or over 5% late)."""
+    errors), its ``outcome`` judged as a capacity step: ``fail`` (errors, p99 over 1 s, or a
+    growing queue: the median latency of the last third of the arrivals over 1.5x that of the
+    first third plus 5 ms), ``generator-limited`` (else, if an arrival dropped or over 5% were
+    late) or ``pass``."""
     import numpy as np
 
     latencies, duration = np.asarray(raw["latencies_ms"], dtype=float), raw["duration_s"]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies.size else [math.nan] * 3
+    by_arrival = latencies[np.argsort(raw["due_s"], kind="stable")]
+    third = max(1, by_arrival.size // 3)
+    thirds = np.split(by_arrival, [third, by_arrival.size - third])[::2]  # first and last
+    first, last = (float(np.median(x)) if x.size else math.nan for x in thirds)
     run = {"requests": latencies.size, "errors": sum(raw["failures"].values())}
     run |= {"error_kinds": raw["failures"], "duration_s": duration}
     run |= {"req_per_s": latencies.size / duration if duration > 0 else 0.0}
     run |= {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+    run |= {"p50_first_third_ms": first, "p50_last_third_ms": last}
     run |= {k: raw[k] for k in ("server_cpu", "client_cpu")}
     run |= {"label": label, "rate": rate, "max_queue": max_queue}
     run |= {k: raw[k] for k in ("sent", "late", "dropped", "shed", "retry_after")}
-    if run["errors"] or not run["requests"] or not p99 <= TARGETS["capacity_p99_ms"]:
+    factor, plus_ms = TARGETS["capacity_p50_growth"]
+    grew = last > factor * first + plus_ms
+    if run["errors"] or not run["requests"] or not p99 <= TARGETS["capacity_p99_ms"] or grew:
         outcome = "fail"
     elif run["dropped"] or run["late"] > 0.05 * max(run["sent"] + run["dropped"], 1):
         outcome = "generator-limited"
@@ -469,7 +466,9 @@ def search_capacity(
 ) -> tuple[float, str, list[Row]]:
     """``(capacity, limited_by, steps)``: ``step`` (a judged run at a rate) from ``start`` times
     ``factor`` until a step does not pass or ``max_rate`` (divided down to ``min_rate`` if the
-    first fails), then up to ``bisect_steps`` geometric bisections, until within 5%."""
+    first fails), then up to ``bisect_steps`` geometric bisections, until within 5%.
+    ``limited_by``: ``max-rate``, else the outcome of the lowest rate that did not pass
+    (``generator`` when the generator fell behind, else ``service``)."""
     steps: list[Row] = []
 
     def passes(rate: float) -> bool:
@@ -488,23 +487,16 @@ def search_capacity(
         while hi > min_rate and lo is None:
             rate = max(hi / factor, min_rate)
             lo, hi = (rate, hi) if passes(rate) else (None, rate)
-    if lo is None or hi is None:
-        return (0.0, limit(steps, hi), steps) if lo is None else (lo, "max-rate", steps)
+    if hi is None:
+        return lo or 0.0, "max-rate", steps
     for _ in range(bisect_steps):
-        if hi / lo <= 1.05:
+        if lo is None or hi / lo <= 1.05:
             break
         mid = math.sqrt(lo * hi)
         lo, hi = (mid, hi) if passes(mid) else (lo, mid)
-    return lo, limit(steps, hi), steps
-
-
-def limit(steps: Sequence[Row], hi: float | None) -> str:
-    """What bounded the search: the outcome of the lowest rate from ``hi`` that did not pass."""
-    failed = [
-        s for s in steps if s["outcome"] != "pass" and (hi is None or s["rate"] >= hi * 0.999)
-    ]
-    lowest = min(failed, key=lambda s: s["rate"], default=None)
-    return "generator" if lowest and lowest["outcome"] == "generator-limited" else "service"
+    lowest = min((s for s in steps if s["outcome"] != "pass"), key=lambda s: s["rate"])
+    limited_by = "generator" if lowest["outcome"] == "generator-limited" else "service"
+    return lo or 0.0, limited_by, steps
 
 
 def open_loop(
@@ -550,34 +542,21 @@ def overload(result: Row, drive: Callable[..., Row], args: argparse.Namespace) -
 
 def threads_value(text: str) -> int | None:
     """argparse type of ``--server_threads``: ``auto`` (the service's default) or >= 1."""
-    return None if text == "auto" else positive_int(text)
-
-
-def at_least(low: float, strict: bool) -> Callable[[str], float]:
-    """argparse type: a float > ``low`` (``strict``) or >= ``low``."""
-
-    def parse(text: str) -> float:
-        if (value := float(text)) < low or (strict and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {low}: {text}")
-        return value
-
-    return parse
+    return None if text == "auto" else PositiveInt(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line (see the module docstring and scripts/README.md)."""
+    """The command line (the flags' use: scripts/README.md)."""
     parser = argparse.ArgumentParser(
-        description="Benchmark `tweetcls serve` against the backend alone (reference), a "
-        "minimal FastAPI app (--baseline) and open-loop load (--open_loop).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.set_defaults(**FIXED)
-    positive, seconds, count = at_least(0, True), at_least(0, False), positive_int
+    positive, seconds, count = PositiveFloat, NonNegativeFloat, PositiveInt
     add = parser.add_argument
     add("--model", type=Path, required=True, help="serving bundle directory")
     add("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends")
     add("--data", type=Path, default=Path("data/processed/val.csv"), help="tweets to send")
-    add("--json", type=Path, help="also write the results here")
+    add("--json", type=Path, help="also write the report here")
     add("--workers", nargs="+", type=count, default=[1], help="serve --workers (grid)")
     add("--batching", nargs="+", choices=("requests", "tokens"), default=["requests"],
         help="requests: --max_batch_tokens 0; tokens: --max_batch_tokens (grid)")  # fmt: skip
@@ -628,21 +607,6 @@ def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
     tokens = {"requests": 0, "tokens": args.max_batch_tokens}
     grid = itertools.product(args.workers, dict.fromkeys(args.batching), args.server_threads)
     return [ServiceConfig(w, tokens[b], t) for w, b, t in grid]
-
-
-def underscore_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """``argv`` with the dashed spellings of the flags (``--skip-latency``, before 2026-12-03)
-    as the underscored ones, one deprecation line each (they go in the next release)."""
-    known = {option for action in parser._actions for option in action.option_strings}
-    out = []
-    for arg in argv:
-        flag, equals, value = arg.partition("=")
-        new = "--" + flag[2:].replace("-", "_")
-        if flag.startswith("--") and flag not in known and new in known:
-            print(f"bench_serve.py: {flag} is deprecated, use {new}", file=sys.stderr)
-            arg = new + equals + value
-        out.append(arg)
-    return out
 
 
 def closed_loop(
@@ -717,15 +681,13 @@ def predict_body(tweet: Tweet) -> bytes:
 
 
 def run(args: argparse.Namespace) -> Row:
-    """Measure everything the arguments ask for (see the module docstring): the report."""
+    """Measure everything the arguments ask for: the report."""
     from tweetcls.core.bundle import load_bundle
 
     check_args(args)
     version = load_bundle(args.model).version
     tweets = read_tweets(args.data, args.tweets, name=f"--data {args.data}")
-    settings = vars(args) | {"model": str(args.model), "data": str(args.data)}
-    settings |= {"json": str(args.json) if args.json else None, "model_version": version}
-    settings |= {"tweets": len(tweets)}
+    settings = vars(args) | {"model_version": version, "tweets": len(tweets)}  # paths: str in JSON
     settings |= {"configs": [c.label for c in service_configs(args)]}
     settings |= {k: sorted(getattr(args, k) or []) or None for k in ("server_cpus", "client_cpus")}
     report = {"settings": settings, "machine": host_info(VERSIONS), "targets": TARGETS}
@@ -759,62 +721,44 @@ def run(args: argparse.Namespace) -> Row:
     return report
 
 
-#: The summary's tables: the JSON's lists and the columns shown of each.
+#: The printed tables: the JSON's lists and their columns (``name:format``; no format: text).
 SUMMARY = {
-    "reference": "backend processes threads batch sorted tweets_per_s padding cpu_s_per_tweet",
-    "matched": "backend clients processes threads batch max_batch_tokens tweets_per_s padding "
-    "cpu_s_per_tweet",
-    "load": "backend config repeat clients requests req_per_s p50_ms p95_ms p99_ms errors "
-    "server_cpu client_cpu mean_batch ratio matched_ratio cpu_ratio meets_target",
-    "baseline": "backend config repeat clients service_req_per_s minimal_req_per_s ratio "
+    "model_latency": "backend reps:d median_ms:.2f p90_ms:.2f",
+    "reference": "backend processes:d threads batch:g sorted tweets_per_s:.1f padding:.2f",
+    "load": "backend config repeat:d clients:d req_per_s:.1f p50_ms:.1f p99_ms:.1f errors:d "
+    "server_cpu:.2f client_cpu:.3f mean_batch:.1f ratio:.3f matched_ratio:.3f cpu_ratio:.3f "
     "meets_target",
-    "open_loop": "backend config capacity_rate limited_by shed_share retry_after_share "
-    "overload_p99_ms overload_other_errors",
-    "open_loop runs": "backend config label rate max_queue outcome sent late dropped req_per_s "
-    "p50_ms p95_ms p99_ms errors shed retry_after meets_target",
-    "model_latency": "backend reps median_ms p90_ms",
+    "baseline": "backend config repeat:d clients:d service_req_per_s:.1f minimal_req_per_s:.1f "
+    "ratio:.3f meets_target",
+    "open_loop": "backend config label rate:.1f outcome sent:d late:d dropped:d req_per_s:.1f "
+    "p50_ms:.1f p99_ms:.1f p50_first_third_ms:.1f p50_last_third_ms:.1f errors:d shed:d "
+    "meets_target",
 }
 
 
-def summary(report: Row) -> str:
-    """A plain summary: the host, :data:`SUMMARY`'s tables (of the sections that ran), the best
-    references and the int8 speed-up."""
-    import pandas as pd
-
-    s, m = report["settings"], report["machine"]
-    runs = [o | r for o in report["open_loop"] for r in o["steps"] + o["runs"]]
-    tables = report | {"open_loop runs": runs}
-    lines = [
-        f"{s['model']} (version {s['model_version']}), {s['tweets']} tweets of {s['data']}; "
-        f"{m['cpu_model']} ({' '.join(m['cpu_flags'])}), {m['cpus_usable']} of {m['cpus']} CPUs "
-        f"usable, load {m['load_average'][0]:.2f}; server CPUs {s['server_cpus'] or 'all'}, "
-        f"client CPUs {s['client_cpus'] or 'all'}"
-    ]
-    for key, fields in SUMMARY.items():
-        if rows := tables[key]:
-            frame = pd.DataFrame(rows)[fields.split()]
-            text = frame.to_string(index=False, na_rep="-", float_format=lambda x: f"{x:.4g}")
-            lines += ["", f"{key}:", text]
-    lines += [""] + [f"best reference {b}: {x}" for b, x in report["reference_best"].items()]
-    if report["int8_speedup"] is not None:
-        low, high = min(report["int8_speedup_rounds"]), max(report["int8_speedup_rounds"])
-        lines += [f"int8 speed-up at batch 1: {report['int8_speedup']:.2f}x ({low:.2f}-{high:.2f})"]
-    return "\n".join(lines)
+def print_summary(report: Row) -> None:
+    """Print the tables of :data:`SUMMARY` that have rows (the open loop: every step and run)."""
+    tables = report | {
+        "open_loop": [o | r for o in report["open_loop"] for r in o["steps"] + o["runs"]]
+    }
+    for key, columns in SUMMARY.items():
+        if tables[key]:
+            print(f"\n{key}:")
+            print_table(tables[key], dict(column.partition(":")[::2] for column in columns.split()))
 
 
 def main(argv: list[str] | None = None) -> Row:
-    """Run the benchmark, print the summary, optionally write JSON; return the report."""
-    parser = build_parser()
-    args = parser.parse_args(underscore_flags(parser, sys.argv[1:] if argv is None else argv))
+    """Run the benchmark, print its tables, write the report as JSON to ``--json``; return it."""
+    args = build_parser().parse_args(argv)
     try:
         report = run(args)
     except TweetclsError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(summary(report))
+    print_summary(report)
     if args.json is not None:
-        plain = json.loads(json.dumps(report), parse_constant=lambda _: None)  # NaN: null
-        write_text(args.json, json.dumps(plain, indent=2) + "\n")
+        plain = json.loads(json.dumps(report, default=str), parse_constant=lambda _: None)
+        write_text(args.json, json.dumps(plain, indent=2) + "\n")  # NaN above: null
     return report
 
 

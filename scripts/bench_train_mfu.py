@@ -1,36 +1,33 @@
 """Training throughput and model FLOPs utilisation (MFU) of roberta-base, on one GPU.
 
-Model: ``RobertaForSequenceClassification`` (2 labels), roberta-base's architecture (124.6M
-parameters), with ``--pretrained``'s weights when the local Hugging Face cache has them, else
-random init (throughput does not depend on them); ``--tiny``: 2 layers, 64 wide (CPU tests).
+Needs only torch, transformers, lightning and PyYAML (for a bare GPU machine). Model:
+``RobertaForSequenceClassification`` (2 labels, roberta-base's architecture, 124.6M parameters)
+with ``--pretrained``'s weights if the local Hugging Face cache has them, else random init
+(throughput does not depend on them); ``--tiny``: 2 layers, 64 wide (CPU tests). Batches, the
+same for every mode: token lengths of real tweets (``--lengths``: a CSV counted as
+configs/roberta.yaml feeds it; ``auto``: data/processed/train.csv or data/raw/train.csv, else a
+built-in quantile table), length-grouped as the training loader groups them, padded to a
+multiple of 8, with random token ids and labels.
 
-Batches (the same for every mode): token lengths of real tweets (``--lengths``: a CSV counted
-as configs/roberta.yaml feeds it; ``auto``: data/processed/train.csv or data/raw/train.csv,
-else, as on a bare GPU machine, a built-in quantile table), length-grouped as the training
-loader groups them (mega-batches of 50 batches), padded to the longest member rounded up to 8,
-with random token ids and labels.
+Modes (``--modes``) time full training steps (forward, cross-entropy, backward, AdamW fused on
+CUDA, ``zero_grad``; dropout on) of a fresh model: ``fp32`` (matmul precision "highest": TF32
+off), ``tf32`` (precision "high"), ``bf16-mixed`` (``torch.autocast`` bf16 over fp32 weights,
+as Lightning's) and ``bf16-mixed+compile`` (the same through ``torch.compile(model,
+dynamic=True)``). A mode that fails gives "skipped: <reason>" rows. Per mode and batch size:
+untimed warm-up (a batch of every padded shape, so compilation and kernel selection happen
+there, then ``--warmup_steps`` more), then ``--steps`` steps timed between two device
+synchronisations.
 
-Modes (``--modes``), timing full training steps (forward, cross-entropy, backward, AdamW fused
-on CUDA, ``zero_grad``; dropout on) of a fresh model: ``fp32`` (matmul precision "highest":
-TF32 off; MFU against the fp32 CUDA-core peak), ``tf32`` (not by default: precision "high";
-the dense TF32 peak), ``bf16-mixed`` (``torch.autocast`` bf16 over fp32 weights, as
-Lightning's; the dense bf16 peak), ``bf16-mixed+compile`` (the same through
-``torch.compile(model, dynamic=True)``; ``--no_compile`` skips it). A mode that fails gives
-"skipped: <reason>" rows. Per mode and batch size: untimed warm-up (a batch of every padded
-shape, so compilation and kernel selection happen there, then ``--warmup_steps`` more), then
-``--steps`` steps timed between two device synchronisations (none in between).
+Model FLOPs: Lightning's ``measure_flops`` of forward, cross-entropy and backward of a
+meta-device copy of the model, per padded shape (B, T) and per unpadded length (the JSON's
+``real_*`` figures). It counts matrix products (``nn.Linear``, attention's QK^T and AV), for
+roberta-base exactly 6·W_layers·B·T + 12·n_layers·d_model·T·B·T + 6·W_head·B with W the matmul
+weights (tested). MFU = model FLOPs/s over padded tokens / the dense peak of the mode's
+precision (fp32: CUDA cores): ``--peak_tflops``, else Lightning's ``get_available_flops``; none
+on CPU. Lightning 2.6 lacks the H200's dense peaks, so ``gpu_check.sh`` passes them.
 
-Model FLOPs: Lightning's ``measure_flops`` per padded shape (B, T) (and per unpadded length,
-for the JSON's ``real_*`` figures); for roberta-base exactly 6·W_layers·B·T +
-12·n_layers·d_model·T·B·T + 6·W_head·B with W the matmul weights (layers 84.93M, head 0.59M):
-PaLM's formula with matmul weights for parameters (0.14% below it; checked in the tests).
-Rates: Lightning's ``Throughput`` over the timed steps, on padded tokens. MFU = model FLOPs/s /
-the dense peak of the mode's precision: ``--peak_tflops``, else Lightning's
-``get_available_flops`` (``peak_source`` in the JSON); "n/a" without one (CPU). Lightning 2.6
-has no "NVIDIA H200" and gives its "h200 sxm1"/"h200 nvl1" with-sparsity tf32 and bf16 figures
-(twice dense), so ``gpu_check.sh`` passes the H200 SXM's dense peaks.
-
-On a GPU machine: ``bash scripts/gpu_check.sh``. On CPU, for tests::
+Prints the rows; ``--json`` also writes them with the run details, after each mode. On a GPU
+machine: ``bash scripts/gpu_check.sh``; on CPU (the tests)::
 
     python scripts/bench_train_mfu.py --device cpu --tiny --steps 2 --no_compile
 """
@@ -38,32 +35,226 @@ On a GPU machine: ``bash scripts/gpu_check.sh``. On CPU, for tests::
 from __future__ import annotations
 
 import argparse
+import csv
 import gc
+import math
 import platform
 import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from lightning.fabric.utilities.throughput import Throughput
+from lightning.fabric.utilities.throughput import get_available_flops, measure_flops
 from torch import nn
-from transformers import AutoModelForSequenceClassification, PreTrainedModel, RobertaConfig
-from transformers import RobertaForSequenceClassification as Roberta
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
+from transformers.trainer_pt_utils import get_length_grouped_indices
 from transformers.utils import logging as hf_logging
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _*.py helpers, also when imported
-import _train_bench as shared
-from _bench_common import log, positive_int, read_config, write_json
-from _train_bench import Batch, StepFlops
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, also when imported
+from _bench_common import log, positive_int, print_table, read_config, run_meta, write_json
 
+SEED = 42
+PAD_MULTIPLE = 8  # a batch is padded to its longest member rounded up to this
+MEGA_BATCH_MULT = 50  # the training loader's LengthGroupedSampler: mega-batches of 50 batches
+LENGTH_CSVS = (Path("data/processed/train.csv"), Path("data/raw/train.csv"))
+#: (cumulative probability, tokens): token counts of the 6,216 tweets of data/processed/train.csv
+#: as configs/minilm.yaml feeds them (normalised text, MiniLM tokenizer, max_length 128; mean 23.1).
+BUILTIN_QUANTILES: tuple[tuple[float, int], ...] = (
+    (0.0, 3), (0.05, 9), (0.1, 12), (0.15, 14), (0.2, 15), (0.25, 17), (0.3, 18),
+    (0.35, 19), (0.4, 21), (0.45, 22), (0.5, 23), (0.55, 24), (0.6, 26), (0.65, 27),
+    (0.7, 28), (0.75, 29), (0.8, 30), (0.85, 32), (0.9, 34), (0.95, 37), (0.975, 39),
+    (0.99, 43), (1.0, 82),
+)  # fmt: skip
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16-mixed": "bf16", "bf16-mixed+compile": "bf16"}
-HEADER = "mode|batch|seq len (real / padded)|samples/s|tokens/s (padded)|step ms|TFLOPS (padded)"
-HEADER += "|MFU % (padded)"
+#: The printed table: row field -> format spec.
+COLUMNS = {
+    "mode": "",
+    "batch_size": "d",
+    "mean_real_len": ".1f",
+    "mean_padded_len": ".1f",
+    "samples_per_s": ",.0f",
+    "tokens_per_s": ",.0f",
+    "step_ms": ".2f",
+    "tflops": ".4g",
+    "mfu_pct": ".3g",
+    "skipped": "",
+}
+
+
+def tweet_lengths(source: str, max_length: int, data: dict[str, Any]) -> tuple[list[int], str]:
+    """(token lengths to draw batches from, their description). ``source``: a tweets CSV,
+    "builtin" (1000 lengths spread evenly over ``BUILTIN_QUANTILES``) or "auto" (the first of
+    ``LENGTH_CSVS`` there is; built-in without one, or when counting fails). A CSV's tweets are
+    counted as the data module feeds them (``data``: a config's data settings), by
+    :mod:`tweetcls.core.inputs` with the packaged MiniLM tokenizer."""
+    paths = [p for p in LENGTH_CSVS if p.is_file()][:1] if source == "auto" else [Path(source)]
+    if source != "builtin" and paths:
+        try:
+            from tweetcls.core.inputs import clean_keyword, clean_text, encode
+            from tweetcls.core.pretrained import resolve_pretrained
+
+            name = resolve_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+            with paths[0].open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+            keyword, location = data.get("use_keyword", True), data.get("use_location", False)
+            ids = encode(
+                AutoTokenizer.from_pretrained(name),
+                [clean_text(r["text"]) for r in rows],
+                [clean_keyword(r.get("keyword") or "") for r in rows],
+                [clean_text(r.get("location") or "") for r in rows],
+                use_keyword=keyword,
+                use_location=location,
+                max_length=max_length,
+            )["input_ids"]
+            parts = [*(["keyword"] if keyword else []), *(["location"] if location else [])]
+            what = f"{len(ids)} tweets, {' + '.join([*parts, 'text'])}, MiniLM tokenizer"
+            return [len(x) for x in ids], f"{paths[0]} ({what})"
+        except Exception as error:
+            if source != "auto":
+                raise
+            log(f"[gpu] tweet lengths from {paths[0]} unavailable ({error!r}); using built-in")
+    probabilities, values = zip(*BUILTIN_QUANTILES, strict=True)
+    spread = np.interp((np.arange(1000) + 0.5) / 1000, probabilities, values)
+    description = "built-in quantiles of data/processed/train.csv (6,216 tweets, text, MiniLM)"
+    return [round(float(n)) for n in spread], description
+
+
+@dataclass
+class Batch:
+    """One padded batch, with the real (unpadded) length of each sequence."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    lengths: list[int]
+
+    @property
+    def seq_len(self) -> int:
+        """Padded length."""
+        return self.input_ids.shape[1]
+
+
+def make_batch(
+    lengths: Sequence[int],
+    config: PretrainedConfig,
+    generator: torch.Generator,
+    max_length: int,
+    device: torch.device | str = "cpu",
+) -> Batch:
+    """Random token ids and labels, ``lengths`` real tokens per sequence, padded to the longest
+    rounded up to ``PAD_MULTIPLE`` (at most ``max_length``), on ``device``."""
+    seq_len = min(max_length, math.ceil(max(lengths) / PAD_MULTIPLE) * PAD_MULTIPLE)
+    ids = torch.randint(3, config.vocab_size, (len(lengths), seq_len), generator=generator)
+    mask = (torch.arange(seq_len) < torch.tensor(lengths).unsqueeze(1)).long()
+    labels = torch.randint(0, 2, (len(lengths),), generator=generator)
+    ids = ids.masked_fill(mask == 0, config.pad_token_id)
+    return Batch(ids.to(device), mask.to(device), labels.to(device), list(lengths))
+
+
+def group_lengths(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
+    """``lengths`` cut into batches as the training loader cuts them: transformers'
+    ``get_length_grouped_indices`` (shuffled, sorted within mega-batches of 50 batches)."""
+    generator = torch.Generator().manual_seed(seed)
+    order = get_length_grouped_indices(list(lengths), batch_size, MEGA_BATCH_MULT, generator)
+    starts = range(0, len(order), batch_size)
+    return [[lengths[i] for i in order[start : start + batch_size]] for start in starts]
+
+
+def make_batches(
+    lengths: Sequence[int],
+    args: argparse.Namespace,
+    batch_size: int,
+    config: PretrainedConfig,
+    device: torch.device,
+) -> tuple[list[Batch], list[Batch]]:
+    """(warm-up, timed) batches on ``device``: ``args.steps`` timed ones of lengths drawn from
+    ``lengths``; warm-up: the first timed batch of each padded length, ``args.warmup_steps``
+    more."""
+    generator = torch.Generator().manual_seed(SEED * 1000 + batch_size)
+    picks = torch.randint(len(lengths), (args.steps * batch_size,), generator=generator)
+    drawn = [min(lengths[i], args.max_length) for i in picks.tolist()]
+    groups = group_lengths(drawn, batch_size, SEED + batch_size)
+    timed = [make_batch(g, config, generator, args.max_length, device) for g in groups]
+    first_of_shape = {b.seq_len: b for b in reversed(timed)}
+    extra = [timed[i % len(timed)] for i in range(args.warmup_steps)]
+    return [*first_of_shape.values(), *extra], timed
+
+
+class StepFlops:
+    """Model FLOPs of a training step of ``config``'s model, measured once per (B, T)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        with torch.device("meta"):
+            self.model = AutoModelForSequenceClassification.from_config(config).train()
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def __call__(self, batch: int, length: int) -> int:
+        """FLOPs of forward + backward over ``batch`` sequences of ``length`` tokens."""
+        if (batch, length) not in self.counts:
+            ids = torch.zeros((batch, length), dtype=torch.long, device="meta")
+            labels = torch.zeros(batch, dtype=torch.long, device="meta")
+            self.counts[batch, length] = measure_flops(
+                self.model,
+                lambda: self.model(input_ids=ids).logits,
+                lambda logits: nn.functional.cross_entropy(logits.float(), labels),
+            )
+            self.model.zero_grad(set_to_none=True)
+        return self.counts[batch, length]
+
+    def padded(self, batches: Iterable[Batch]) -> int:
+        """FLOPs of ``batches`` as run: B sequences padded to T tokens."""
+        return sum(self(len(b.lengths), b.seq_len) for b in batches)
+
+    def real(self, batches: Iterable[Batch]) -> int:
+        """FLOPs of ``batches`` without padding: each sequence alone at its own length."""
+        return sum(self(1, n) for b in batches for n in b.lengths)
+
+
+def peak_table(
+    device: torch.device, precisions: Sequence[str], overrides: dict[str, float]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """(precision -> dense peak TFLOPS, precision -> "--peak_tflops" or "lightning"):
+    ``overrides`` first, else Lightning's ``get_available_flops`` (which takes fp32 as TF32
+    unless the matmul precision is "highest": set per lookup, then restored); precisions
+    neither knows are left out."""
+    peaks, sources = {}, {}
+    previous = torch.get_float32_matmul_precision()
+    for precision in dict.fromkeys([*precisions, *overrides]):
+        peak, source = overrides.get(precision), "--peak_tflops"
+        if peak is None:
+            torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+            dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+            flops = get_available_flops(device, dtype)
+            peak, source = (flops / 1e12 if flops else None), "lightning"
+        if peak is not None:
+            peaks[precision], sources[precision] = peak, source
+    torch.set_float32_matmul_precision(previous)
+    return peaks, sources
+
+
+def peak_override(text: str) -> tuple[str, float]:
+    """argparse type: ``PRECISION=TFLOPS``, precision fp32, tf32 or bf16, TFLOPS > 0."""
+    precision, _, value = text.partition("=")
+    try:
+        tflops = float(value)
+    except ValueError:
+        tflops = 0.0
+    if precision not in ("fp32", "tf32", "bf16") or not tflops > 0:
+        raise argparse.ArgumentTypeError(f"expected fp32|tf32|bf16=TFLOPS (> 0), got {text!r}")
+    return precision, tflops
 
 
 def model_config(tiny: bool, max_length: int) -> RobertaConfig:
@@ -77,7 +268,7 @@ def model_config(tiny: bool, max_length: int) -> RobertaConfig:
 
 def build_model(args: argparse.Namespace, device: torch.device) -> tuple[PreTrainedModel, str]:
     """(fp32 model in train mode on ``device``, where its weights came from)."""
-    torch.manual_seed(shared.SEED)
+    torch.manual_seed(SEED)
     model: PreTrainedModel | None = None
     origin = "random init"
     if not args.tiny:
@@ -90,7 +281,7 @@ def build_model(args: argparse.Namespace, device: torch.device) -> tuple[PreTrai
             origin = f"random init ({args.pretrained} not in the local cache)"
             log(f"[gpu] {args.pretrained}: {str(error).splitlines()[0][:200]}; random init")
     if model is None:
-        model = Roberta(model_config(args.tiny, args.max_length))
+        model = RobertaForSequenceClassification(model_config(args.tiny, args.max_length))
     return model.to(device=device, dtype=torch.float32).train(), origin
 
 
@@ -120,50 +311,33 @@ class GpuRow:
     max_memory_gib: float | None = None
 
 
-def window_rates(
-    seconds: float, steps: int, samples: int, tokens: int, flops: int, peak: float | None
-) -> dict[str, float]:
-    """Lightning's ``Throughput`` metrics of one timed window of ``steps`` steps: an update at
-    its start and one at its end (``peak`` in TFLOPS)."""
-    throughput = Throughput(available_flops=peak * 1e12 if peak else None, window_size=2)
-    throughput.update(time=0.0, batches=0, samples=0, lengths=0, flops=0)
-    throughput.update(time=seconds, batches=steps, samples=samples, lengths=tokens, flops=flops)
-    return throughput.compute()
-
-
 def measure(
     row: GpuRow,
     step: Callable[[Batch], torch.Tensor],
     batches: tuple[list[Batch], list[Batch]],
     device: torch.device,
     flops: StepFlops,
-    peak: float | None,
 ) -> None:
     """Run the warm-up, then time the timed batches; fill ``row`` in."""
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    (warmup, timed), start, loss = batches, time.perf_counter(), torch.zeros(())
+    (warmup, timed), start = batches, time.perf_counter()
     for batch in warmup:
         step(batch)
     sync()
     row.warmup_s, start = time.perf_counter() - start, time.perf_counter()
-    for batch in timed:
-        loss = step(batch)
+    losses = [step(batch) for batch in timed]
     sync()
-    seconds, row.final_loss = time.perf_counter() - start, float(loss)
-    steps, samples = len(timed), sum(len(b.lengths) for b in timed)
-    tokens = sum(len(b.lengths) * b.seq_len for b in timed)
-    padded = window_rates(seconds, steps, samples, tokens, flops.padded(timed), peak)
-    real_tokens = sum(sum(b.lengths) for b in timed)
-    real = window_rates(seconds, steps, samples, real_tokens, flops.real(timed), peak)
-    row.samples_per_s, row.step_ms = padded["device/samples_per_sec"], 1e3 * seconds / steps
-    row.tokens_per_s = padded["device/items_per_sec"]
-    row.real_tokens_per_s = real["device/items_per_sec"]
-    row.gflops_per_step = flops.padded(timed) / steps / 1e9
-    row.tflops = padded["device/flops_per_sec"] / 1e12
-    row.real_tflops = real["device/flops_per_sec"] / 1e12
-    row.peak_tflops = peak
-    if "device/mfu" in padded:
-        row.mfu_pct, row.real_mfu_pct = 100 * padded["device/mfu"], 100 * real["device/mfu"]
+    seconds, row.final_loss = time.perf_counter() - start, float(losses[-1])
+    row.step_ms = 1e3 * seconds / len(timed)
+    row.samples_per_s = sum(len(b.lengths) for b in timed) / seconds
+    row.tokens_per_s = sum(len(b.lengths) * b.seq_len for b in timed) / seconds
+    row.real_tokens_per_s = sum(sum(b.lengths) for b in timed) / seconds
+    row.gflops_per_step = flops.padded(timed) / len(timed) / 1e9
+    row.tflops = flops.padded(timed) / seconds / 1e12
+    row.real_tflops = flops.real(timed) / seconds / 1e12
+    if row.peak_tflops:
+        row.mfu_pct = 100 * row.tflops / row.peak_tflops
+        row.real_mfu_pct = 100 * row.real_tflops / row.peak_tflops
     if device.type == "cuda":
         row.max_memory_gib = torch.cuda.max_memory_allocated(device) / 2**30
 
@@ -185,14 +359,13 @@ def bench_mode(
             len(timed),
             statistics.fmean(n for b in timed for n in b.lengths),
             statistics.fmean(b.seq_len for b in timed),
+            peak_tflops=peak,
         )
         for _, timed in batch_sets
     ]
     compiled = mode.endswith("+compile")
     if compiled and args.no_compile:
-        for row in rows:
-            row.skipped = "skipped: --no_compile"
-        return rows
+        return [replace(row, skipped="skipped: --no_compile") for row in rows]
     model, _ = build_model(args, device)
     fused = device.type == "cuda"
     optimizer = torch.optim.AdamW(model.parameters(), 2e-5, weight_decay=0.01, fused=fused)
@@ -216,46 +389,14 @@ def bench_mode(
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         try:
-            measure(row, step, batches, device, flops, peak)
-            log(f"[gpu] {table_row(row)}")
+            measure(row, step, batches, device, flops)
+            log(f"[gpu] {mode}, batch {row.batch_size}: {row.samples_per_s:,.0f} samples/s")
         except Exception as error:
             log(traceback.format_exc())
             reason = (str(error).strip().splitlines() or [""])[0][:160]
             failure = row.skipped = f"skipped: {type(error).__name__}: {reason}"
     torch.set_float32_matmul_precision("highest")
     return rows
-
-
-def table_row(row: GpuRow) -> str:
-    """``row`` in the report's table ("n/a": no figure)."""
-    cells = [row.mode, str(row.batch_size), f"{row.mean_real_len:.1f} / {row.mean_padded_len:.1f}"]
-    if row.skipped:
-        cells += [row.skipped, "", "", "", ""]
-    else:
-        figures = [row.samples_per_s, row.tokens_per_s, row.step_ms, row.tflops, row.mfu_pct]
-        specs = [",.0f", ",.0f", ".2f", ".4g", ".3g"]
-        cells += ["n/a" if x is None else format(x, f) for x, f in zip(figures, specs, strict=True)]
-    return f"| {' | '.join(cells)} |"
-
-
-def format_report(rows: Sequence[GpuRow], meta: dict[str, Any]) -> str:
-    """The markdown report: header lines and the results table."""
-    peaks = [f"{k} {v:g} ({meta['peak_source'][k]})" for k, v in meta["peak_tflops"].items()]
-    notes = [
-        f"date: {meta['date']}",
-        f"device: {meta['device_name']}; peak TFLOPS (dense): {', '.join(peaks) or 'none'}",
-        f"torch {meta['torch']}, transformers {meta['transformers']}, lightning "
-        f"{meta['lightning']}, python {meta['python']}, CUDA {meta['cuda']}",
-        f"model: {meta['model']}, {meta['weights']}; attention: {meta['attention']}; "
-        f"{meta['total_params'] / 1e6:.1f}M parameters",
-        f"token lengths: {meta['lengths']}; {meta['batching']}",
-        f"steps per row: {meta['warmup']} untimed, then {meta['steps']} timed",
-        "model FLOPs/step: Lightning's measure_flops (matmuls, attention products) per padded "
-        "shape; MFU = model FLOPs/s / the dense peak of the mode's precision",
-    ]
-    title = f"# Training throughput and MFU: {meta['model']} (`bench_train_mfu.py`)"
-    table = shared.markdown_table(HEADER, [], "lrrrrrrr") + [table_row(row) for row in rows]
-    return "\n".join([title, "", *(f"- {note}" for note in notes), "", *table])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -276,7 +417,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--peak_tflops",
         nargs="+",
-        type=shared.peak_override,
+        type=peak_override,
         default=[],
         metavar="PRECISION=TFLOPS",
         help="Dense peaks Lightning lacks or gets wrong, e.g. bf16=989.4 fp32=66.9.",
@@ -291,8 +432,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Benchmark every mode at every batch size and print the report. ``--json`` is rewritten
-    after each mode, so a run cut short keeps the finished modes."""
+    """Benchmark every mode at every batch size and print the rows. ``--json`` is rewritten after
+    each mode, so a run cut short keeps the finished modes."""
     args = parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -300,12 +441,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     precisions = [PRECISION[m] for m in args.modes]
-    peaks, sources = shared.peak_table(device, precisions, dict(args.peak_tflops))
-    lengths, lengths_source = shared.tweet_lengths(args.lengths, args.max_length, args.data)
+    peaks, sources = peak_table(device, precisions, dict(args.peak_tflops))
+    lengths, lengths_source = tweet_lengths(args.lengths, args.max_length, args.data)
     model, weights = build_model(args, device)
     cpu = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    meta = shared.run_meta(
+    meta = run_meta(
         args,
+        torch_threads=torch.get_num_threads(),
         device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
         peak_tflops=peaks,
         peak_source=sources,
@@ -322,12 +464,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = model.config  # the batches' token ids must fit its vocabulary
     del model
     sizes = dict.fromkeys(args.batch_size)
-    batch_sets = [shared.make_batches(lengths, args, size, config, device) for size in sizes]
-    start, flops = time.perf_counter(), StepFlops(config)
-    for _, timed in batch_sets:  # measured here once, for every mode
-        flops.padded(timed)
-        flops.real(timed)
-    log(f"[gpu] model FLOPs of {len(flops.counts)} shapes in {time.perf_counter() - start:.1f} s")
+    batch_sets = [make_batches(lengths, args, size, config, device) for size in sizes]
+    flops = StepFlops(config)
     rows: list[GpuRow] = []
     for mode in args.modes:
         rows += bench_mode(mode, args, batch_sets, device, flops, peaks.get(PRECISION[mode]))
@@ -335,8 +473,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         if args.json:
-            write_json(args.json, meta, [asdict(row) for row in rows], format_report(rows, meta))
-    print(format_report(rows, meta))
+            write_json(args.json, meta, [asdict(row) for row in rows])
+    print_table([asdict(row) for row in rows], COLUMNS)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ spaced over an epoch), fed alternately for ``--repeats`` rounds, on fresh seeded
 ``training_step`` with its metrics and logging is timed, start-up is not); ``plain`` (a loop:
 ``module(batch)``, cross-entropy, backward, AdamW and scheduler steps as
 ``configure_optimizers`` builds them, ``zero_grad``); ``plain, max_length`` (that loop on the
-same batches padded to ``max_length`` by ``tokenizer.pad``: no dynamic padding).
+same batches padded to ``max_length``: no dynamic padding).
 
-Each round: ``--warmup_steps`` untimed steps, then ``--steps`` timed ones. Samples/s: Lightning's
-``Throughput``, updated at the end of every step (a callback in ``Trainer.fit``), over the timed
-steps (from the end of the last untimed step). Reported: the median over rounds with its
-min-max, the ratio to ``plain`` and the median of the per-round ratios; ``--json`` keeps every
-round's rate. Run from the repository root, offline, on an otherwise idle machine (other load
-distorts the numbers; ``--threads 1`` keeps torch from oversubscribing the cores)::
+Each round: ``--warmup_steps`` untimed steps, then ``--steps`` timed ones, timed by Lightning's
+``Throughput`` from the end of the last untimed step. Prints per model and mode every round's
+samples/s, their median, its ratio to ``plain``'s and the median of the per-round ratios. Run
+from the repository root, offline, on an otherwise idle machine (``--threads 1`` keeps torch
+from oversubscribing the cores)::
 
     HF_HUB_OFFLINE=1 python scripts/bench_train_overhead.py --models tiny minilm
 """
@@ -46,13 +45,22 @@ from tweetcls.data.datamodule import DisasterTweetsDataModule
 from tweetcls.models.classifier import TweetClassifier
 from tweetcls.models.tiny import build_tiny_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the _*.py helpers, also when imported
-from _bench_common import log, positive_int, read_config, write_json
-from _train_bench import SEED, markdown_table, run_meta
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, also when imported
+from _bench_common import log, positive_int, print_table, read_config, run_meta, write_json
 
 Batch = dict[str, torch.Tensor]
+SEED = 42
 MODELS = {"tiny": 100, "minilm": 30}  # model (configs/<model>.yaml) -> default timed steps
-MODES = ("lightning", "plain", "plain, max_length")
+#: The printed table: row field -> format spec.
+COLUMNS = {
+    "model": "",
+    "mode": "",
+    "mean_seq_len": ".1f",
+    "samples_per_s_median": ".1f",
+    "ratio": ".3f",
+    "paired_ratio": ".3f",
+    "samples_per_s": ".1f",
+}
 
 
 class StepClock(L.Callback):
@@ -73,11 +81,6 @@ class StepClock(L.Callback):
 
     def on_train_batch_end(self, *args: Any) -> None:
         self.tick(len(args[3]["labels"]))  # (trainer, module, outputs, batch, batch_idx)
-
-    @property
-    def samples_per_s(self) -> float:
-        """Samples per second over the window."""
-        return self.throughput.compute()["device/samples_per_sec"]
 
 
 def run_lightning(module: TweetClassifier, batches: Sequence[Batch], clock: StepClock) -> None:
@@ -151,14 +154,14 @@ def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> list[dic
         "plain": (run_plain, dynamic),
         "plain, max_length": (run_plain, fixed),
     }
-    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    rates: dict[str, list[float]] = {mode: [] for mode in runs}
     for round_ in range(1, args.repeats + 1):
         for mode, (runner, batches) in runs.items():
             L.seed_everything(SEED + round_, verbose=False)
             module = TweetClassifier(**{**config["model"], "pretrained_model": pretrained})
             clock = StepClock(steps)
             runner(module, batches, clock)
-            rates[mode].append(clock.samples_per_s)
+            rates[mode].append(clock.throughput.compute()["device/samples_per_sec"])
             log(f"[{name}] round {round_}/{args.repeats} {mode}: {rates[mode][-1]:.1f} samples/s")
             del module
             gc.collect()
@@ -178,45 +181,6 @@ def bench_model(name: str, args: argparse.Namespace, work_dir: Path) -> list[dic
         }
         for mode, (_, batches) in runs.items()
     ]
-
-
-def format_report(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The markdown report: header lines, a summary line per model and the table."""
-    row = {(r["model"], r["mode"]): r for r in rows}
-    load = " / ".join(f"{x:.2f}" for x in meta["load_average"])
-    notes = [
-        f"date: {meta['date']}",
-        f"host: {meta['cpu_model']}, {meta['platform']}, python {meta['python']}",
-        f"torch {meta['torch']}, lightning {meta['lightning']}; threads: {meta['torch_threads']}",
-        f"load average at start (1/5/15 min): {load}; other CPU load distorts the numbers",
-        f"batch size: {meta['batch_size']}; warm-up steps (untimed): {meta['warmup_steps']}; "
-        f"repeats: {meta['repeats']}",
-        "ratio: median samples/s / that of `plain` (dynamic padding); paired: the median of "
-        "the ratios within a round",
-        *(
-            f"{m} ({row[m, 'plain']['steps']} timed steps per round): Lightning / plain "
-            f"{row[m, 'lightning']['ratio']:.3f} (paired {row[m, 'lightning']['paired_ratio']:.3f})"
-            f"; dynamic-padding speed-up {1 / row[m, MODES[2]]['ratio']:.2f}x (paired "
-            f"{1 / row[m, MODES[2]]['paired_ratio']:.2f}x)"
-            for m in dict.fromkeys(r["model"] for r in rows)
-        ),
-    ]
-    header = "model|mode|padding|mean seq len|samples/s (median)|samples/s (min-max)|ratio|paired"
-    cells = [
-        (
-            r["model"],
-            r["mode"].split(",")[0],
-            "max_length" if "max_length" in r["mode"] else "dynamic",
-            f"{r['mean_seq_len']:.1f}",
-            f"{r['samples_per_s_median']:.1f}",
-            f"{min(r['samples_per_s']):.1f}-{max(r['samples_per_s']):.1f}",
-            f"{r['ratio']:.3f}",
-            f"{r['paired_ratio']:.3f}",
-        )
-        for r in rows
-    ]
-    table = markdown_table(header, cells, "lllrrrrr")
-    return "\n".join(["# Training throughput (CPU)", "", *(f"- {n}" for n in notes), "", *table])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -242,12 +206,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Benchmark the chosen models and print the markdown report (``--json``: also save it)."""
+    """Benchmark the chosen models and print the rows (``--json``: also save them)."""
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     meta = run_meta(
-        args, batch_size=args.batch_size, warmup_steps=args.warmup_steps, repeats=args.repeats
+        args,
+        torch_threads=torch.get_num_threads(),
+        batch_size=args.batch_size,
+        warmup_steps=args.warmup_steps,
+        repeats=args.repeats,
     )
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     for message in ("does not have many workers", "smaller than the logging", "no `val_data"):
@@ -257,10 +225,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = [
             row for name in dict.fromkeys(args.models) for row in bench_model(name, args, Path(tmp))
         ]
-    report = format_report(rows, meta)
     if args.json:
-        write_json(args.json, meta, rows, report)
-    print(report)
+        write_json(args.json, meta, rows)
+    print_table(rows, COLUMNS)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 # roberta-base training throughput and MFU for fp32, tf32, bf16-mixed and bf16-mixed +
 # torch.compile at tweet-length batch sizes 32..512 (see `python3 scripts/bench_train_mfu.py -h`).
 # Needs python3 with torch, transformers and lightning (pip-installs those missing); finishes in
-# under 7 minutes. With $OUT set it writes $OUT/bench_gpu.md (table), $OUT/bench_gpu.json (rows,
+# under 7 minutes. With $OUT set it writes $OUT/bench_gpu.txt (table), $OUT/bench_gpu.json (rows,
 # rewritten after each mode) and $OUT/bench_gpu.log (progress, one line per finished row).
 #   bash scripts/gpu_check.sh
 set -euo pipefail
@@ -36,5 +36,5 @@ mkdir -p "$out"
 timeout 400 "$PY" scripts/bench_train_mfu.py \
     --modes fp32 tf32 bf16-mixed bf16-mixed+compile \
     --batch_size 32 64 128 256 512 --steps 40 --warmup_steps 5 ${peaks[@]+"${peaks[@]}"} \
-    --json "$out/bench_gpu.json" 2> >(tee "$out/bench_gpu.log" >&2) | tee "$out/bench_gpu.md"
+    --json "$out/bench_gpu.json" 2> >(tee "$out/bench_gpu.log" >&2) | tee "$out/bench_gpu.txt"
 echo "results in $out" >&2

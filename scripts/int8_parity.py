@@ -49,6 +49,7 @@ def simd_features() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Score fp32 and each of ``--variants``, print the table, write ``--json``; return it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", required=True, help="serving bundle directory")
     parser.add_argument("--data", default="data/processed/val.csv", help="labelled tweets")
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     import onnxruntime as ort
     from sklearn.metrics import f1_score
 
+    from tweetcls.core.atomic import write_text
     from tweetcls.core.bundle import load_bundle
     from tweetcls.export.quantize import QUANTIZATION, quantize
     from tweetcls.inference.backends import load_backend
@@ -107,23 +109,11 @@ def main(argv: list[str] | None = None) -> dict:
             "max_abs_prob_diff": float(f"{np.max(np.abs(result['probs'] - reference)):.3g}"),
             "batch1_median_ms": result["batch1_median_ms"],
         }
-    report = {
-        "bundle": args.bundle,
-        "tweets": len(frame),
-        "simd_features": simd_features(),
-        "onnxruntime": ort.__version__,
-        "variants": rows,
-    }
+    report = {"bundle": args.bundle, "tweets": len(frame), "simd_features": simd_features()}
+    report |= {"onnxruntime": ort.__version__, "variants": rows}
     print(f"CPU features seen: {' '.join(report['simd_features'])}; {len(frame)} tweets")
-    print("| variant | F1 | agreement with fp32 | max prob diff | batch-1 median ms |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, row in rows.items():
-        print(
-            f"| {name} | {row['f1']:.4f} | {row['agreement']:.4f} | "
-            f"{row['max_abs_prob_diff']:.3g} | {row['batch1_median_ms']:.2f} |"
-        )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(pd.DataFrame.from_dict(rows, orient="index").to_string())
+    write_text(args.json, json.dumps(report, indent=2) + "\n")
     return report
 
 

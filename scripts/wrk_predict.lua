@@ -1,9 +1,6 @@
--- wrk script of bench_serve.py's closed loop: POST /predict over distinct real tweets.
+-- wrk script of bench_serve.py's closed loop (scripts/README.md): POST /predict, each request
+-- the next JSON body of the file, one per line, round robin; done() prints "wrk_result {json}".
 --   wrk -t1 -c32 -d10s -s scripts/wrk_predict.lua http://127.0.0.1:8000/predict -- bodies.jsonl
--- The file holds one JSON body per line; each request takes the next one, round robin. The
--- requests are formatted once in init, so the loop only sends. done() prints one line,
--- "wrk_result {json}": requests (answers, any status), duration_us, http_errors (status >=
--- 400), socket errors (connect, read, write, timeout), latency p50/p95/p99 in ms (all answers).
 local requests, count, next_index = {}, 0, 0
 
 function init(args)

@@ -98,65 +98,44 @@ def render_train_mfu(data: dict[str, Any]) -> str:
 
 def render_serve(data: dict[str, Any]) -> str:
     """``bench_serve.py``: closed-loop load, and the minimal-app baseline when it ran."""
+
+    def lead(r: dict[str, Any], rate: str) -> list[Any]:
+        """A row's first cells: backend, configuration, clients and its req/s ``rate``."""
+        return [f"`{r['backend']}`", r["config"], r["clients"], f"{r[rate]:,.0f}"]
+
     parts = []
-    runs = data.get("load", [])
-    with_reference = any(r.get("ratio") is not None for r in runs)
-    load = [
-        (
-            f"`{r['backend']}`",
-            r["config"],
-            r["clients"],
-            f"{r['req_per_s']:,.0f}",
-            fmt(r["p50_ms"], 1),
-            fmt(r["p99_ms"], 1),
-            r["errors"],
-            fmt(r.get("server_cpu"), 2),
-            *((fmt(r.get("ratio"), 2),) if with_reference else ()),
-        )
-        for r in runs
-    ]
-    if load:
-        header = (
-            "backend",
-            "config",
-            "clients",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-            "server CPU (cores)",
-            *(("service / reference",) if with_reference else ()),
-        )
-        parts.append("Closed loop, one tweet per request:\n\n" + table(header, load, "llrrrrrrr"))
-    baseline = [
-        (
-            f"`{r['backend']}`",
-            r["config"],
-            r["clients"],
-            f"{r['service_req_per_s']:,.0f}",
-            f"{r['minimal_req_per_s']:,.0f}",
-            fmt(r["ratio"], 2),
-            "met" if r.get("meets_target") else "not met",
-        )
-        for r in data.get("baseline", [])
-    ]
-    if baseline:
-        target = data.get("targets", {}).get("ratio_to_minimal")
-        header = (
-            "backend",
-            "config",
-            "clients",
-            "tweetcls req/s",
-            "minimal app req/s",
-            "tweetcls / minimal",
-            f"target ≥ {fmt(target, 2)}",
-        )
-        parts.append(
-            "Against a minimal FastAPI app (same request model, constant answer):\n\n"
-            + table(header, baseline, "llrrrrl")
-        )
-    settings = data["settings"]
-    machine = data["machine"]
+    if runs := data.get("load", []):
+        ratio = any(r.get("ratio") is not None for r in runs)
+        header = ["backend", "config", "clients", "req/s", "p50 ms", "p99 ms", "errors"]
+        header += ["server CPU (cores)", *(["service / reference"] if ratio else [])]
+        rows = [
+            [
+                *lead(r, "req_per_s"),
+                fmt(r["p50_ms"], 1),
+                fmt(r["p99_ms"], 1),
+                r["errors"],
+                fmt(r.get("server_cpu"), 2),
+                *([fmt(r.get("ratio"), 2)] if ratio else []),
+            ]
+            for r in runs
+        ]
+        parts.append("Closed loop, one tweet per request:\n\n" + table(header, rows, "llrrrrrrr"))
+    if baseline := data.get("baseline", []):
+        target = fmt(data.get("targets", {}).get("ratio_to_minimal"), 2)
+        header = ["backend", "config", "clients", "tweetcls req/s", "minimal app req/s"]
+        header += ["tweetcls / minimal", f"target ≥ {target}"]
+        rows = [
+            [
+                *lead(r, "service_req_per_s"),
+                f"{r['minimal_req_per_s']:,.0f}",
+                fmt(r["ratio"], 2),
+                "met" if r.get("meets_target") else "not met",
+            ]
+            for r in baseline
+        ]
+        title = "Against a minimal FastAPI app (same request model, constant answer):\n\n"
+        parts.append(title + table(header, rows, "llrrrrl"))
+    settings, machine = data["settings"], data["machine"]
     versions = machine.get("versions", {})
     note = (
         f"Bundle `{settings['model']}`, {settings['tweets']} distinct tweets, "
