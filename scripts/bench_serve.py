@@ -139,11 +139,15 @@ def baseline_command(port: int) -> list[str]:
     return [sys.executable, str(WORKERS), "minimal", str(port)]
 
 
+def log_tail(log: Path, lines: int = 30) -> str:
+    """The last ``lines`` lines of a server's log."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
 def check_alive(proc: subprocess.Popen, log: Path, what: str = "died during the run") -> None:
     """Fail, with the end of its log, if the server exited."""
     if proc.poll() is not None:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise ServerError(f"server {what} (exit {proc.returncode}):\n{tail}")
+        raise ServerError(f"server {what} (exit {proc.returncode}):\n{log_tail(log)}")
 
 
 @dataclass
@@ -615,13 +619,22 @@ def closed_loop(
     """``(clients, wrk's raw results, the service's mean batch or None)`` per ``--clients``
     (bodies: ``tmp/bodies.jsonl``); ``workers`` 0: a server without ``/metrics``."""
     out, url, pid, bodies = [], server.url, server.proc.pid, tmp / "bodies.jsonl"
+
+    def totals() -> tuple[float, float]:
+        try:
+            return batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        except OSError as err:  # a live server that does not answer: its log says why
+            check_alive(server.proc, server.log)
+            tail = log_tail(server.log)
+            raise ServerError(f"GET {url}/metrics: {err}; server log:\n{tail}") from None
+
     for clients in args.clients:
         if round(args.warmup) > 0:
             run_wrk(f"{url}/predict", bodies, clients, round(args.warmup), args, pid)
-        before = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        before = totals()
         raw = run_wrk(f"{url}/predict", bodies, clients, max(1, round(args.duration)), args, pid)
         check_alive(server.proc, server.log)
-        after = batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
+        after = totals()
         calls = after[1] - before[1]
         out.append((clients, raw, (after[0] - before[0]) / calls if calls > 0 else None))
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -283,6 +284,21 @@ def test_failed_requests_count_as_errors(bench: ModuleType) -> None:
     raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), **timing)
     assert raw["latencies_ms"] == [] and raw["dropped"] == 0 and raw["shed"] == 0
     assert raw["sent"] == sum(raw["failures"].values()) > 0
+
+
+def test_a_live_server_that_refuses_fails_with_its_log(bench: ModuleType, tmp_path: Path) -> None:
+    """``GET /metrics`` refused while the server process lives: one ServerError that quotes
+    the server's log, not a traceback of urllib."""
+    args = bench.build_parser().parse_args(["--model", "m", "--clients", "2", "--warmup", "0"])
+    log = tmp_path / "server.log"
+    log.write_text("INFO: started\nERROR: worker 7 exited (-9): restarting\n")
+    with subprocess.Popen(["sleep", "30"]) as proc:  # alive, listening nowhere
+        server = bench.Server(proc, f"http://127.0.0.1:{free_port()}", log)
+        try:
+            with pytest.raises(bench.ServerError, match=r"(?s)/metrics: .*worker 7 exited"):
+                bench.closed_loop(args, server, tmp_path, workers=2)
+        finally:
+            proc.kill()
 
 
 @needs_wrk
