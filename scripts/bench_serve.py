@@ -235,12 +235,14 @@ def batch_totals(url: str, workers: int) -> tuple[float, float]:
     """``(sum, count)`` of the ``tweetcls_batch_size`` histogram of ``/metrics`` over all
     workers: each keeps its own and a new connection lands on any, so ``8 x workers`` scrapes'
     distinct figures are summed (the load has stopped: they do not change)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     seen = set()
     for _ in range(8 * workers if workers > 1 else 1):
         with urllib.request.urlopen(url, timeout=10) as answer:
-            lines = answer.read().decode().splitlines()
-        values = dict(line.rsplit(" ", 1) for line in lines if line[:1] != "#" and " " in line)
-        seen.add(tuple(float(values[f"tweetcls_batch_size_{k}"]) for k in ("sum", "count")))
+            families = text_string_to_metric_families(answer.read().decode())
+        values = {sample.name: sample.value for family in families for sample in family.samples}
+        seen.add(tuple(values[f"tweetcls_batch_size_{k}"] for k in ("sum", "count")))
     return sum(s for s, _ in seen), sum(c for _, c in seen)
 
 
@@ -674,8 +676,12 @@ def measure_service(
     report["load"] += rows
     if not args.skip_reference and (matched := [r for r in rows if r["mean_batch"] is not None]):
         progress(f"matched reference {backend} {config.label}")
+        from tweetcls.serving.command import worker_settings
+        from tweetcls.serving.settings import ServeSettings
+
         cpus = len(args.server_cpus or os.sched_getaffinity(0))
-        threads = config.threads or (max(1, cpus // config.workers) if config.workers > 1 else None)
+        served = ServeSettings.model_construct(workers=config.workers, threads=config.threads)
+        threads = worker_settings(served, cpus).threads  # the service's own rule
         cells = [[r["mean_batch"], False, config.max_batch_tokens] for r in matched]
         with pinned(args.server_cpus):
             groups, clients = [(config.workers, threads)], [r["clients"] for r in matched]
