@@ -21,6 +21,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -90,17 +91,19 @@ class ServerError(TweetclsError):
 @dataclass(frozen=True)
 class ServiceConfig:
     """A configuration of the grid: ``workers``, ``max_batch_tokens`` (0: ``requests``
-    batching), ``threads`` per worker (None: the service's default)."""
+    batching), ``threads`` per worker (None: the service's default), ``extra``: one of
+    ``--server_args`` (serve flags, after ``NAME=value`` environment assignments if any)."""
 
     workers: int = 1
     max_batch_tokens: int = 0
     threads: int | None = None
+    extra: str = ""
 
     @property
     def label(self) -> str:
-        """E.g. ``w2 tokens512 t1`` or ``w1 requests t=auto``."""
+        """E.g. ``w2 tokens512 t1`` or ``w1 requests t=auto TOKENIZERS_PARALLELISM=false``."""
         batching = f"tokens{self.max_batch_tokens}" if self.max_batch_tokens else "requests"
-        return f"w{self.workers} {batching} t{self.threads or '=auto'}"
+        return f"w{self.workers} {batching} t{self.threads or '=auto'} {self.extra}".strip()
 
 
 @contextlib.contextmanager
@@ -124,14 +127,18 @@ def serve_command(
     max_queue: int | None = None,
 ) -> list[str]:
     """``python -m tweetcls serve``: ``--workers`` and ``--max_batch_tokens`` always (a row runs
-    what its label says), ``--threads`` and ``--max_queue`` when set, then ``extra``."""
+    what its label says), ``--threads`` and ``--max_queue`` when set, then the configuration's
+    and ``extra`` flags; their leading ``NAME=value`` words set the server's environment
+    (through ``env``, which runs the server in its own process)."""
     from tweetcls.serving.command import serve_argv
 
     c = config or ServiceConfig()
     flags = {"threads": c.threads, "workers": c.workers, "max_batch_tokens": c.max_batch_tokens}
     flags |= {"model": model, "backend": backend, "host": "127.0.0.1", "port": port}
     argv = serve_argv(**flags, database_url=database_url, max_queue=max_queue)
-    return argv + shlex.split(extra)
+    words = shlex.split(f"{c.extra} {extra}")
+    env = list(itertools.takewhile(lambda word: re.fullmatch(r"[A-Za-z_]\w*=.*", word), words))
+    return (["env", *env] if env else []) + argv + words[len(env) :]
 
 
 def baseline_command(port: int) -> list[str]:
@@ -569,7 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max_batch_tokens", type=count, default=512, help="of --batching tokens")
     add("--server_threads", nargs="+", type=threads_value, default=[None],
         help="serve --threads per worker or 'auto' (grid; the first: latency)")  # fmt: skip
-    add("--server_args", default="", help="extra serve flags, e.g. '--max_wait_ms 5'")
+    add("--server_args", nargs="+", default=[""],
+        help="serve flags, NAME=value first: env (grid) e.g. '' 'A=0 --max_wait_ms 1'")  # fmt: skip
     add("--clients", nargs="+", type=count, default=[1, 8, 32], help="closed-loop clients")
     add("--duration", type=positive, default=10.0, help="measured s per run (wrk: whole s)")
     add("--warmup", type=seconds, default=2.0, help="unmeasured s before a run (wrk: whole s)")
@@ -609,10 +617,11 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
-    """The grid ``--workers`` x ``--batching`` x ``--server_threads``."""
+    """The grid ``--workers`` x ``--batching`` x ``--server_threads`` x ``--server_args``."""
     tokens = {"requests": 0, "tokens": args.max_batch_tokens}
-    grid = itertools.product(args.workers, dict.fromkeys(args.batching), args.server_threads)
-    return [ServiceConfig(w, tokens[b], t) for w, b, t in grid]
+    batching, extras = dict.fromkeys(args.batching), dict.fromkeys(args.server_args)
+    grid = itertools.product(args.workers, batching, args.server_threads, extras)
+    return [ServiceConfig(w, tokens[b], t, e) for w, b, t, e in grid]
 
 
 def closed_loop(
@@ -657,7 +666,7 @@ def measure_service(
 
     def server(max_queue: int | None = None) -> contextlib.AbstractContextManager[Server]:
         def command(port: int) -> list[str]:
-            extra = f"{args.server_args} {args.overload_args if max_queue else ''}"
+            extra = args.overload_args if max_queue else ""
             database = f"sqlite:///{tmp}/requests-{next(_SERVERS)}.db"
             return serve_command(args.model, backend, port, database, extra, config, max_queue)
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from helpers.paths import QUIET, TINY_CONFIG, tiny_args
 
@@ -66,13 +67,19 @@ def test_kfold_trains_folds_reports_oof_and_ensembles(
         "--config",
         str(QUIET),
         "--trainer.max_epochs",
-        "1",
+        "2",
         "--trainer.limit_train_batches",
         "5",
+        "--checkpoint.mode",  # would keep the first epoch (the worse, or the first of a tie)
+        "min",
     ]
     main(args)
     report = json.loads((tmp_path / "kfold.json").read_text())
     assert report["num_folds"] == 2 and len(report["folds"]) == 2
+    for fold in range(2):  # the final weights scored the fold, whatever val/f1 said
+        checkpoints = tmp_path / "runs" / f"fold-{fold}" / "checkpoints"
+        final = torch.load(checkpoints / "last.ckpt", weights_only=False)
+        assert final["global_step"] == 10 and report["folds"][fold]["epochs"] == 2
     assert report["heldout_samples"] == len(pd.read_csv(processed_dir / "val.csv"))
     for key in ("oof_f1", "oof_f1_tuned", "single_heldout_f1_mean", "ensemble_heldout_f1"):
         assert 0 <= report[key] <= 1

@@ -83,6 +83,15 @@ def test_backend_matches_training_path(tiny_bundle, kind):
     assert backend.count_tokens([], []) == []
 
 
+@pytest.mark.parametrize("threads", [None, 2])
+def test_onnx_threads_sleep_between_runs(tiny_bundle, threads):
+    """ONNX Runtime's threads do not spin-wait between runs (a service's CPU follows its
+    load), whatever the thread count."""
+    options = load_backend(load_bundle(tiny_bundle), "onnx", threads).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == (threads or 0)  # 0: ONNX Runtime chooses
+
+
 @pytest.mark.parametrize("max_batch_tokens", [0, 1, 40, 10_000])
 def test_score_in_token_chunks_matches_one_run(tiny_bundle, max_batch_tokens):
     backend = load_backend(load_bundle(tiny_bundle), "onnx")

@@ -82,6 +82,13 @@ def test_backends_and_server_command_are_the_service_s(bench: ModuleType, tmp_pa
     settings = parse_command_line(ServeSettings, plain[4:], "tweetcls serve")
     assert (settings.workers, settings.max_batch_tokens) == (1, 0)  # given explicitly
     assert "--max_batch_tokens" in plain and "--workers" in plain
+    # a --server_args entry: its leading NAME=value words are the server's environment
+    lever = bench.ServiceConfig(extra="TOKENIZERS_PARALLELISM=false A_B=x=1 --max_wait_ms 3")
+    command = bench.serve_command(tmp_path, "onnx", 1, database_url, "--max_queue 9", lever)
+    assert command[:3] == ["env", "TOKENIZERS_PARALLELISM=false", "A_B=x=1"]
+    assert command[3:7] == serve_argv()
+    settings = parse_command_line(ServeSettings, command[7:], "tweetcls serve")
+    assert (settings.max_wait_ms, settings.max_queue) == (3.0, 9)
 
 
 def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) -> None:
@@ -490,6 +497,10 @@ def test_configuration_grid_and_baseline_ratios(bench: ModuleType, tmp_path) -> 
         "w1 requests t=auto", "w1 requests t1", "w1 tokens256 t=auto", "w1 tokens256 t1",
         "w2 requests t=auto", "w2 requests t1", "w2 tokens256 t=auto", "w2 tokens256 t1",
     ]  # fmt: skip
+    levers = ["--server_args", "", "X=1 --max_wait_ms 1", "", "--workers", "2"]
+    args = bench.build_parser().parse_args(["--model", str(tmp_path), *levers])
+    labels = [c.label for c in bench.service_configs(args)]
+    assert labels == ["w2 requests t=auto", "w2 requests t=auto X=1 --max_wait_ms 1"]
     assert args.server_max_queue == 64 and args.clients == [1, 8, 32] and args.pool == 1024
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["--model", "m", "--server_threads", "0"])

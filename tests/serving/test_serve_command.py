@@ -4,6 +4,7 @@ incomplete bundle, before uvicorn starts."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import shutil
@@ -130,6 +131,19 @@ def test_a_password_in_the_database_url_is_not_repeated(tiny_bundle: Path) -> No
     with pytest.raises(ConfigError) as error:
         parse("--model", str(tiny_bundle), "--database_url", url)
     assert "s3cret" not in str(error.value) and "--database_url" in str(error.value)
+
+
+@pytest.mark.parametrize("given", [None, "true"])
+def test_the_tokenizer_runs_without_its_own_threads_unless_told(
+    given: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if given is None:
+        monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", given)
+    with pytest.raises(SystemExit):  # set before the model loads (here: fails to)
+        main(["serve", "--model", str(tmp_path / "missing")])
+    assert os.environ["TOKENIZERS_PARALLELISM"] == (given or "false")
 
 
 def test_bad_bundle_directory_is_one_error_line(tmp_path: Path, capsys) -> None:

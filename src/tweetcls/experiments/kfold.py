@@ -2,11 +2,14 @@
 
 Each fold is an ordinary ``fit`` (:func:`tweetcls.experiments.fits.run_fit`) of the fit
 arguments given after ``--``, with ``--data.num_folds K --data.fold i``
-under ``<out>/fold-<i>``; its best checkpoint then predicts its own fold (out-of-fold), the
-held-out ``val.csv`` and Kaggle's ``test.csv``. The ensemble averages the folds'
-probabilities and predicts at 0.5 unless a threshold tuned on the out-of-fold predictions
-beats 0.5 beyond bootstrap noise (:func:`tweetcls.models.threshold.choose_threshold`). Folds that
-already have ``predictions.csv`` are skipped, so an interrupted run resumes where it stopped.
+under ``<out>/fold-<i>``, with nothing that the fold measures choosing the weights (no
+checkpoint selection by ``val/f1``, no early stopping: both would score the fold with a choice
+made on it, more so for a recipe whose epochs differ more); its final weights then predict its
+own fold (out-of-fold), the held-out ``val.csv`` and Kaggle's ``test.csv``. The ensemble
+averages the folds' probabilities and predicts at 0.5 unless a threshold tuned on the
+out-of-fold predictions beats 0.5 beyond bootstrap noise
+(:func:`tweetcls.models.threshold.choose_threshold`). Folds that already have
+``predictions.csv`` are skipped, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -41,8 +44,14 @@ OOF_FILE = "oof.csv"
 ROLES = {"oof": "val", "heldout": "test", "test": "predict"}
 
 
+#: ``--early_stopping.patience`` of a fold: more validations than any fold runs (off).
+NO_EARLY_STOPPING = 1_000_000
+
+
 def fold_args(fit_args: list[str], num_folds: int, fold: int, out: Path) -> list[str]:
-    """The ``fit`` arguments of one fold (also used to rebuild its DataModule)."""
+    """The ``fit`` arguments of one fold (also used to rebuild its DataModule): ``fit_args``,
+    then the fold, its directory, and the final weights kept (``checkpoint.monitor`` null: the
+    latest epoch's, in ``best.ckpt`` and ``last.ckpt``; early stopping off)."""
     return [
         *fit_args,
         "--data.num_folds",
@@ -51,6 +60,10 @@ def fold_args(fit_args: list[str], num_folds: int, fold: int, out: Path) -> list
         str(fold),
         "--trainer.default_root_dir",
         str(out / f"fold-{fold}"),
+        "--checkpoint.monitor",
+        "null",
+        "--early_stopping.patience",
+        str(NO_EARLY_STOPPING),
         "--overwrite",  # kfold owns its fold directories: a fold without predictions is redone
         "true",
     ]
@@ -63,17 +76,19 @@ def fold_datamodule(args: list[str]) -> tuple[DisasterTweetsDataModule, dict]:
 
 
 def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
-    """Probabilities of the fold's best checkpoint for every role in :data:`ROLES`.
+    """Probabilities of the fold's final weights (``last.ckpt``, see :func:`fold_args`) for
+    every role in :data:`ROLES`, with the ``epochs`` they trained.
 
     Folds over all labelled tweets (``data.fold_pool: labelled``) hold nothing out: no
     ``heldout`` role then.
     """
     data, trainer_config = fold_datamodule(args)
     roles = {r: d for r, d in ROLES.items() if data.fold_pool == "train" or r != "heldout"}
-    best = fold_dir / "checkpoints" / "best.ckpt"
-    if not best.is_file():
-        raise ConfigError(f"{best}: missing; the fold's fit did not save a best checkpoint")
-    model = TweetClassifier.load_from_checkpoint(best, map_location="cpu", pretrained_weights=False)
+    last = fold_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise ConfigError(f"{last}: missing; the fold's fit did not save its final weights")
+    epochs = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
+    model = TweetClassifier.load_from_checkpoint(last, map_location="cpu", pretrained_weights=False)
     trainer = L.Trainer(
         accelerator=trainer_config["accelerator"],
         devices=1,
@@ -99,6 +114,7 @@ def predict_fold(args: list[str], fold_dir: Path) -> pd.DataFrame:
         )
     frame = pd.concat(frames, ignore_index=True)
     frame["threshold"] = float(model.threshold)
+    frame["epochs"] = int(epochs)
     return frame
 
 
@@ -150,6 +166,8 @@ def summarize(
                 "fold": fold,
                 "oof_f1": _f1(own["probability"].to_numpy(), labels.loc[own["id"]].to_numpy()),
                 "threshold": round(float(frame["threshold"].iloc[0]), 6),
+                # the epochs of the weights that scored the fold (None: an older run's file)
+                "epochs": int(frame["epochs"].iloc[0]) if "epochs" in frame else None,
             }
         )
     report = {

@@ -15,6 +15,12 @@ from tweetcls.inference.base import Backend
 class OnnxBackend(Backend):
     """An ONNX file of the bundle in one ONNX Runtime session.
 
+    The session's intra-op threads sleep between runs instead of spin-waiting for the next
+    (ONNX Runtime's default), so that the CPU a service uses follows its load, which is what
+    CPU-based autoscaling reads: measured on 2 cores, one worker at half its capacity used
+    1.57 cores spinning and 0.96 sleeping, with the same capacity (docs/results.md, *Serving
+    levers*).
+
     Args:
         bundle: The loaded bundle.
         name: ``onnx`` (fp32) or ``onnx-int8``.
@@ -35,6 +41,7 @@ class OnnxBackend(Backend):
         options.inter_op_num_threads = 1
         if threads is not None:
             options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [node.name for node in self.session.get_inputs()]
         self.output_names = [self.session.get_outputs()[0].name]

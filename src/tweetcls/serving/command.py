@@ -64,6 +64,10 @@ def main(args: list[str] | None = None, prog: str = "tweetcls serve") -> None:
 
     settings = parse_command_line(ServeSettings, args, prog)
     settings = worker_settings(settings, len(os.sched_getaffinity(0)))
+    # a micro-batch is tokenized in one call: the tokenizer's own thread pool only competes
+    # with the model's threads and the event loop for the cores (measured: docs/results.md,
+    # *Serving levers*); workers inherit it, and a value the operator set is kept
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     model = load_model(settings)  # ConfigError (one line, exit 2) before uvicorn starts
 
     import uvicorn
