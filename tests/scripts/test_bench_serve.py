@@ -84,11 +84,11 @@ def test_backends_and_server_command_are_the_service_s(bench: ModuleType, tmp_pa
     assert "--max_batch_tokens" in plain and "--workers" in plain
     # a --server_args entry: its leading NAME=value words are the server's environment
     lever = bench.ServiceConfig(extra="TOKENIZERS_PARALLELISM=false A_B=x=1 --max_wait_ms 3")
-    command = bench.serve_command(tmp_path, "onnx", 1, database_url, "--max_queue 9", lever)
+    command = bench.serve_command(tmp_path, "onnx", 1, database_url, "--max_queue 99", lever)
     assert command[:3] == ["env", "TOKENIZERS_PARALLELISM=false", "A_B=x=1"]
     assert command[3:7] == serve_argv()
     settings = parse_command_line(ServeSettings, command[7:], "tweetcls serve")
-    assert (settings.max_wait_ms, settings.max_queue) == (3.0, 9)
+    assert (settings.max_wait_ms, settings.max_queue) == (3.0, 99)
 
 
 def test_tweets_are_distinct_non_empty_and_limited(bench: ModuleType, tmp_path) -> None:
