@@ -1,11 +1,7 @@
-"""What the benchmarks share: progress on stderr and a plain table on stdout
-(:func:`print_table`), the JSON of the training benchmarks (``meta``: run details, ``rows``: one
-object per row; the docs render their tables from these), the host (:func:`host_info`), batch-1
-timing in interleaved rounds (``bench_serve.py``, ``bench_models.py``) and free ports (the tests'
-servers use them too).
-
-Only the standard library and PyYAML (a dependency of transformers): ``bench_train_mfu.py`` must
-run on a bare GPU machine with only torch, transformers and lightning.
+"""What the benchmarks share: progress, plain tables, the training benchmarks' JSON, the host
+(:func:`host_info`, the only place that collects it), batch-1 latency and free ports (the
+tests' servers use them too). Only the standard library and PyYAML: ``bench_train_mfu.py``
+must run on a bare GPU machine with only torch, transformers and lightning.
 """
 
 from __future__ import annotations
@@ -17,24 +13,26 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: CPU flags (``lscpu``) that decide inference speed.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
+#: SIMD features as CPUID reports them to this process (numpy's run-time dispatch).
+SIMD_FEATURES = ("AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_SPR")
 
 
-def read_config(name: str, missing_ok: bool = False) -> dict[str, Any]:
-    """``configs/<name>.yaml``; with ``missing_ok`` an empty dict when there is none."""
-    path = CONFIGS / f"{name}.yaml"
-    if missing_ok and not path.is_file():
-        return {}
-    return yaml.safe_load(path.read_text())
+def read_config(name: str) -> dict[str, Any]:
+    """``configs/<name>.yaml``."""
+    return yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
 
 
 def log(message: str) -> None:
@@ -51,9 +49,8 @@ def positive_int(text: str) -> int:
 
 
 def run_meta(args: argparse.Namespace, **details: Any) -> dict[str, Any]:
-    """A training benchmark's JSON ``meta``: the date, :func:`host_info` (load average now), the
-    versions of torch, transformers and lightning (also at the top level), ``details`` and every
-    argument as text."""
+    """A training benchmark's JSON ``meta``: the date, :func:`host_info` (torch, transformers
+    and lightning also at the top level), ``details`` and every argument as text."""
     machine = host_info(("torch", "transformers", "lightning"))
     return {
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -65,28 +62,28 @@ def run_meta(args: argparse.Namespace, **details: Any) -> dict[str, Any]:
 
 
 def write_json(path: Path, meta: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
-    """Save the run details and the rows to ``path`` as ``{"meta": ..., "rows": [...]}``, whole
-    or not at all (written beside it, then renamed over it)."""
+    """Save ``{"meta": meta, "rows": rows}`` to ``path``, whole or not at all (written beside
+    it, then renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.tmp")
     staging.write_text(json.dumps({"meta": meta, "rows": list(rows)}, indent=2) + "\n")
     staging.replace(path)
 
 
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> None:
-    """Print ``rows`` on stdout as a plain table, a column per ``columns`` key (a row's field and
-    the heading), its value formatted by the key's format spec (a list: item by item; None:
-    "-"); columns with a spec are right-aligned."""
+def print_table(rows: Sequence[Mapping[str, Any]], columns: str) -> None:
+    """Print ``rows`` on stdout as a plain table of ``columns``, ``field:format`` words (a list
+    value: item by item; None: "-"); a field without a format is text, left-aligned."""
+    specs = dict(column.partition(":")[::2] for column in columns.split())
 
     def cell(value: Any, spec: str) -> str:
         if isinstance(value, list):
             return " ".join(cell(item, spec) for item in value)
         return "-" if value is None else format(value, spec)
 
-    lines = [list(columns), *([cell(r.get(k), f) for k, f in columns.items()] for r in rows)]
+    lines = [list(specs), *([cell(r.get(k), f) for k, f in specs.items()] for r in rows)]
     widths = [max(map(len, column)) for column in zip(*lines, strict=True)]
     for line in lines:
-        cells = zip(line, widths, columns.values(), strict=True)
+        cells = zip(line, widths, specs.values(), strict=True)
         print("  ".join(c.rjust(w) if f else c.ljust(w) for c, w, f in cells).rstrip())
 
 
@@ -97,41 +94,51 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def interleaved_ms(
-    calls: Mapping[str, Callable[[int], object]], reps: int, rounds: int, items: int, warmup: int
-) -> dict[str, list[list[float]]]:
-    """Milliseconds per call of each of ``calls`` (name -> a call on item ``i``), per round.
+def batch1_latency(
+    engines: Mapping[str, Any],
+    texts: Sequence[str],
+    keywords: Sequence[str | None],
+    reps: int,
+    rounds: int,
+    warmup: int = 10,
+) -> dict[str, dict[str, Any]]:
+    """Per name of ``engines`` (backends), ``reps``, ``median_ms``, ``p90_ms`` and
+    ``round_medians_ms`` of ``predict_proba`` on one tweet: ``warmup`` untimed calls each, then
+    ``reps`` in ``rounds`` rounds on the same tweets, the engines' order rotated each round (a
+    machine whose speed drifts affects all alike)."""
+    import numpy as np  # not at import: bench_train_mfu's bare GPU machine may lack it
 
-    Each call first runs untimed on items ``0 .. warmup - 1``; then ``reps`` timed calls each
-    (rounded up to whole rounds) in ``rounds`` rounds. A round times every call on the same
-    items, in an order rotated from round to round, so a machine whose speed drifts affects all
-    alike and the per-round ratios show the spread.
-    """
-    for call in calls.values():
-        for i in range(min(warmup, items)):
-            call(i)
-    names, per_round = list(calls), -(-reps // rounds)
+    for engine in engines.values():
+        for i in range(min(warmup, len(texts))):
+            engine.predict_proba([texts[i]], [keywords[i]])
+    names, per_round = list(engines), -(-reps // rounds)
     times: dict[str, list[list[float]]] = {name: [] for name in names}
     for r in range(rounds):
-        batch = [(r * per_round + i) % items for i in range(per_round)]
+        batch = [(r * per_round + i) % len(texts) for i in range(per_round)]
         for name in names[r % len(names) :] + names[: r % len(names)]:
             round_times = []
             for i in batch:
                 start = time.perf_counter()
-                calls[name](i)
+                engines[name].predict_proba([texts[i]], [keywords[i]])
                 round_times.append((time.perf_counter() - start) * 1000)
             times[name].append(round_times)
-    return times
-
-
-#: CPU flags that decide inference speed.
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8")
+    pooled = {name: [t for round_times in times[name] for t in round_times] for name in names}
+    return {
+        name: {
+            "reps": len(pooled[name]),
+            "median_ms": statistics.median(pooled[name]),
+            "p90_ms": float(np.percentile(pooled[name], 90)),
+            "round_medians_ms": [statistics.median(t) for t in times[name]],
+        }
+        for name in names
+    }
 
 
 def host_info(versions: Sequence[str] = ()) -> dict[str, Any]:
-    """The machine: CPU model (``lscpu``, else ``/proc/cpuinfo``) and which of ``CPU_FLAGS`` it
-    has, CPU counts, load average, the checkout's commit (``-dirty`` with uncommitted changes),
-    Python, and the installed version of each package of ``versions`` (None: missing)."""
+    """The machine: host name, CPU model (``/proc/cpuinfo``), which of ``CPU_FLAGS`` the kernel
+    lists and which of ``SIMD_FEATURES`` CPUID shows this process (an emulated CPU's under
+    qemu), CPU counts, load average, the checkout's commit (``-dirty`` with uncommitted
+    changes), Python and the version of each package of ``versions``."""
 
     def run(*command: str) -> str:
         return subprocess.run(
@@ -144,29 +151,33 @@ def host_info(versions: Sequence[str] = ()) -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             return None
 
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux
+        cpuinfo = []
     fields: dict[str, str] = {}
-    for command in (["lscpu"], ["cat", "/proc/cpuinfo"]):
-        try:
-            lines = run(*command).splitlines()
-        except (OSError, subprocess.SubprocessError):
-            continue
-        for key, _, value in (line.partition(":") for line in lines):
-            key = {"model name": "Model name", "flags": "Flags"}.get(key.strip(), key.strip())
-            fields.setdefault(key, value.strip())
+    for key, _, value in (line.partition(":") for line in cpuinfo):
+        fields.setdefault(key.strip(), value.strip())
+    sockets = {line for line in cpuinfo if line.startswith("physical id")}
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as cpuid
+    except ImportError:  # no numpy (2.x) here
+        cpuid = {}
     try:
         git = ("git", "-C", str(CONFIGS.parent))
         commit: str | None = run(*git, "rev-parse", "--short", "HEAD").strip()
         commit += "-dirty" if run(*git, "status", "--porcelain", "--untracked-files=no") else ""
     except (OSError, subprocess.SubprocessError):
         commit = None
-    flags = set(fields.get("Flags", "").split())
-    cores = [int(fields.get(key) or 0) for key in ("Core(s) per socket", "Socket(s)")]
+    flags = fields.get("flags", "").split()
     return {
-        "cpu_model": fields.get("Model name") or platform.processor() or platform.machine(),
+        "host": platform.node(),
+        "cpu_model": fields.get("model name") or platform.processor() or platform.machine(),
         "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags],
+        "simd_features": [name for name in SIMD_FEATURES if cpuid.get(name)],
         "cpus": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
-        "physical_cores": (cores[0] * cores[1]) or None,
+        "physical_cores": int(fields.get("cpu cores") or 0) * len(sockets) or None,
         "commit": commit,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -1,11 +1,7 @@
-"""What ``bench_serve.py`` runs in processes of their own (the method: scripts/README.md).
-
-``python scripts/_serve_workers.py load``: the open-loop load generator, a JSON spec on stdin
-and the raw results as JSON on stdout (:func:`drive`); at import only the standard library and
-psutil. :func:`reference`: a reference process (spawned by ``multiprocessing``), the backend
-alone. ``python scripts/_serve_workers.py minimal PORT``: the minimal FastAPI app of
-``--baseline`` (:func:`build_app`). No ``from __future__ import annotations`` here: FastAPI
-must see the app's body type (a local) as an object.
+"""What ``bench_serve.py`` runs in processes of their own: ``_serve_workers.py load``, the
+open-loop generator (:func:`drive`, a JSON spec on stdin, results on stdout); :func:`reference`,
+the backend alone; :func:`build_app`, the app of ``--baseline``. No ``from __future__ import
+annotations``: FastAPI must see the app's body type (a local) as an object.
 """
 
 import asyncio
@@ -46,11 +42,11 @@ def arrival_offsets(rate: float, seconds: float, seed: int) -> list[float]:
 
 
 async def drive(spec: dict[str, Any]) -> dict[str, Any]:
-    """One open-loop run of ``spec`` (the method: scripts/README.md): seeded Poisson arrivals at
-    ``rate``/s on up to ``pool`` connections, latency from the scheduled time; an arrival over
-    ``late_ms`` behind is ``late``, one that finds every connection busy is ``dropped``. Of the
-    arrivals after ``warmup`` s, for ``duration`` s: latencies of the 200s (ms), the other
-    outcomes by kind, the counters, and the cores of this process and the server's tree."""
+    """One open-loop run of ``spec``: seeded Poisson arrivals at ``rate``/s on up to ``pool``
+    connections, latency from the scheduled time (over ``late_ms`` behind: ``late``; every
+    connection busy: ``dropped``, never sent). Of the arrivals in the ``duration`` s after
+    ``warmup``: the 200s' latencies (ms), other outcomes, counters, this process's and the
+    server tree's cores."""
     import aiohttp  # the lightest installed client (a dependency of dvc and fsspec)
 
     bodies = [body.encode() for body in spec["bodies"]]
@@ -139,9 +135,8 @@ def load() -> None:
 def make_batches(
     tokens: Sequence[int], batch: float, by_length: bool, seed: int
 ) -> list[list[int]]:
-    """Index batches of ``batch`` tweets: cut from the pool sorted by ``tokens`` (or shuffled
-    with ``seed``), full batches only, in an order shuffled with ``seed``. A fractional
-    ``batch`` (unsorted only) mixes sizes ``floor`` and ``ceil`` of it to that mean."""
+    """Full index batches of ``batch`` tweets cut from the pool sorted by ``tokens`` (or
+    shuffled), in a seeded order; a fractional ``batch`` mixes its floor and ceil to that mean."""
     order = list(range(len(tokens)))
     rng = random.Random(seed)
     if by_length:
@@ -158,11 +153,10 @@ def make_batches(
 
 
 def reference(conn: Connection, spec: dict[str, Any], threads: int | None, index: int) -> None:
-    """A reference process: the backend alone, with ``threads`` (None: the default), on the
-    tweets of ``spec``. Sends ``"ready"`` once loaded; then, per ``(t0, t1, cell)`` received
-    (until None), loops ``Backend.score`` over the cell's batches (:func:`make_batches`, seeded
-    by ``index``) until ``t1`` (``time.monotonic``) and sends the figures of the batches started
-    from ``t0``: tweets, their rate, CPU seconds (all threads), real and padded tokens."""
+    """A reference process, the backend alone: sends ``"ready"`` once loaded, then per ``(t0,
+    t1, cell)`` received (until None) loops ``Backend.score`` over the cell's batches until
+    ``t1`` and sends the figures of those started from ``t0``: tweets, their rate, CPU seconds
+    (all threads), real and padded tokens."""
     import numpy as np
     from transformers.utils import logging as hf_logging
 
@@ -174,9 +168,7 @@ def reference(conn: Connection, spec: dict[str, Any], threads: int | None, index
     engine = load_backend(load_bundle(Path(spec["model"])), spec["backend"], threads)
     texts = [t["text"] for t in spec["tweets"]]
     keywords = [t["keyword"] for t in spec["tweets"]]
-    tokens: list[int] = []
-    for at in range(0, len(texts), 256):
-        tokens += engine.count_tokens(texts[at : at + 256], keywords[at : at + 256])
+    tokens = engine.count_tokens(texts, keywords)
     for i in range(min(5, len(texts))):
         engine.predict_proba(texts[i : i + 1], keywords[i : i + 1])
     conn.send("ready")
@@ -211,15 +203,19 @@ def reference(conn: Connection, spec: dict[str, Any], threads: int | None, index
         )  # fmt: skip
 
 
-def build_app(max_chars: int, max_items: int) -> Any:
-    """The minimal FastAPI app with the request limits ``max_chars`` and ``max_items``."""
+def build_app(max_chars: int | None = None, max_items: int | None = None) -> Any:
+    """The minimal FastAPI app of ``--baseline`` (served by ``uvicorn --factory``): the
+    service's request model with its limits (default: the service's), a constant answer."""
     from fastapi import Body, FastAPI
     from fastapi.responses import JSONResponse
 
     from tweetcls.core.labels import LABEL_NAMES
     from tweetcls.serving.schemas import build_request_model
+    from tweetcls.serving.settings import ServeSettings
 
-    tweet_model, _, body_type = build_request_model(max_chars, max_items)
+    fields = ServeSettings.model_fields
+    limits = max_chars or fields["max_chars"].default, max_items or fields["max_items"].default
+    tweet_model, _, body_type = build_request_model(*limits)
     answer = {"label": 0, "label_name": LABEL_NAMES[0], "probability": 0.125}
     answer |= {"model_version": "baseline", "prediction_id": "00000000-0000-4000-8000-" + "0" * 12}
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -237,24 +233,7 @@ def build_app(max_chars: int, max_items: int) -> Any:
     return app
 
 
-def minimal(port: int) -> None:
-    """Serve the minimal app on ``port`` as the service is served (uvloop, httptools, no access
-    log), with the service's default request limits, until interrupted."""
-    import uvicorn
-
-    from tweetcls.serving.settings import ServeSettings
-
-    limits = [ServeSettings.model_fields[name].default for name in ("max_chars", "max_items")]
-    uvicorn.run(
-        build_app(*limits), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-        access_log=False, log_level="warning",
-    )  # fmt: skip
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["load"]:
-        load()
-    elif sys.argv[1:2] == ["minimal"] and len(sys.argv) == 3:
-        minimal(int(sys.argv[2]))
-    else:
-        sys.exit("usage: _serve_workers.py load | minimal PORT")
+    if sys.argv[1:] != ["load"]:
+        sys.exit("usage: _serve_workers.py load")
+    load()

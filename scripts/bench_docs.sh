@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
-# Re-measure the benchmark JSONs of reports/bench/ that the docs' Results page renders, and
-# record for each one the command that wrote it, the host, the CPU model, the load average at
-# its start and the wall time in reports/bench/manifest.json (the docs read it: every file it
-# lists must exist and parse, or `mkdocs build` fails naming the file).
-#
-#   scripts/bench_docs.sh                    # every benchmark below
-#   scripts/bench_docs.sh train_overhead_tiny  # one of them (by its name in the manifest)
-#
-# Quick configurations (a few minutes each on 2 CPU cores), run under `nice -n 10`. The
-# MiniLM serving benchmarks need runs/pipeline/serving (`dvc repro`); they are not in this
-# list until that bundle exists here. Run from the repository root in the project's venv.
+# Re-measure the benchmark JSONs of reports/bench/ that the docs render, recording each one's
+# command, host, CPU, load at the start and wall time in reports/bench/manifest.json. From the
+# repository root in the project's venv:  scripts/bench_docs.sh [NAME...]  (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline
@@ -25,8 +17,7 @@ declare -A COMMANDS=(
 )
 ORDER=(train_mfu_cpu_tiny train_overhead_tiny train_overhead_minilm serve_baseline_tiny)
 
-# the tiny serving bundle of the service baseline: the test suite's recipe (tiny-model,
-# preprocess, a 20-step fit, export with the F1 guard off), outside the working tree
+# the tiny bundle of the service baseline, outside the working tree: the test suite's recipe
 tiny_bundle() {
   [[ -f $TINY/serving/serving.json ]] && return
   python -m tweetcls tiny-model --out "$TINY/model" --train_csv data/raw/train.csv
@@ -42,7 +33,7 @@ tiny_bundle() {
 
 record() {  # name, command, wall milliseconds, load average at the start -> manifest entry
   python - "$@" <<'EOF'
-import json, platform, sys
+import json, sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,14 +41,13 @@ sys.path.insert(0, "scripts")
 from _bench_common import host_info
 
 name, command, wall, load = sys.argv[1], sys.argv[2], int(sys.argv[3]) / 1000, sys.argv[4]
-path = Path("reports/bench/manifest.json")
+path, host = Path("reports/bench/manifest.json"), host_info()
 manifest = json.loads(path.read_text()) if path.is_file() else {}
-host = host_info()
 manifest[name] = {
     "file": f"{name}.json",
     "command": command,
     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    "host": platform.node(),
+    "host": host["host"],
     "cpu": f"{host['cpu_model']} ({' '.join(host['cpu_flags']) or 'no AVX2'}), {host['cpus']} CPUs",
     "wall_s": round(wall, 1),
     "load_average_at_start": [float(x) for x in load.split()],

@@ -1,7 +1,8 @@
 """Inference cost of several serving bundles side by side (e.g. MiniLM, MPNet, a student).
 
-Per bundle, in one run: batch-1 latency in interleaved rounds, batched throughput and one
-word-attribution explanation's latency (the method and the JSON's fields: scripts/README.md)::
+Per bundle, with one ``--backend``: batch-1 latency in ``--rounds`` interleaved rounds, then,
+one bundle after another, throughput in length-sorted batches of ``--batch`` and the latency of
+one word-attribution explanation (``inference.explain``) of each of the first ``--reps`` tweets::
 
     python scripts/bench_models.py --bundle minilm=runs/pipeline/serving \\
         --bundle mpnet=runs/mpnet/serving --json reports/bench_models.json
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import host_info, interleaved_ms
+from _bench_common import batch1_latency, host_info
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -33,7 +34,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reps", type=int, default=200, help="batch-1 calls per bundle")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--batch", type=int, default=32, help="batch size for throughput")
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads")
     parser.add_argument("--json", default="reports/bench_models.json", help="output JSON")
     args = parser.parse_args(argv)
 
@@ -49,13 +49,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for spec in args.bundle:
         name, _, path = spec.partition("=")
         bundle = load_bundle(path)
-        engines[name] = load_backend(bundle, args.backend, args.threads)
+        engines[name] = load_backend(bundle, args.backend)
         sizes[name] = round((bundle.path / BACKEND_FILES[args.backend]).stat().st_size / 1e6, 1)
-    calls = {
-        name: lambda i, engine=engine: engine.predict_proba([texts[i]], [keywords[i]])
-        for name, engine in engines.items()
-    }
-    latency = interleaved_ms(calls, args.reps, args.rounds, len(texts), warmup=10)
+    latency = batch1_latency(engines, texts, keywords, args.reps, args.rounds)
     throughput, explained = {}, {}
     for name, engine in engines.items():
         start = time.perf_counter()
@@ -68,19 +64,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             explain(engine.predict_proba, texts[i], keywords[i])
             explained[name].append((time.perf_counter() - start) * 1000)
 
-    median = {
-        name: statistics.median([t for r in rounds for t in r]) for name, rounds in latency.items()
-    }
-    first = next(iter(engines))
-    first_rounds = [statistics.median(t) for t in latency[first]]
+    first = latency[next(iter(engines))]
     bundles = {}
     for name in engines:
-        rounds = [statistics.median(t) for t in latency[name]]
+        median, rounds = latency[name]["median_ms"], latency[name]["round_medians_ms"]
+        ratios = [m / f for m, f in zip(rounds, first["round_medians_ms"], strict=True)]
         bundles[name] = {
-            "median_ms": round(median[name], 3),
+            "median_ms": round(median, 3),
             "round_medians_ms": [round(m, 3) for m in rounds],
-            "ratio_to_first": round(median[name] / median[first], 3),
-            "ratio_rounds": [round(m / f, 3) for m, f in zip(rounds, first_rounds, strict=True)],
+            "ratio_to_first": round(median / first["median_ms"], 3),
+            "ratio_rounds": [round(r, 3) for r in ratios],
             "tweets_per_s_batched": round(throughput[name], 1),
             "explain_median_ms": round(statistics.median(explained[name]), 3),
             "explain_p95_ms": round(float(np.percentile(explained[name], 95)), 3),
@@ -90,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {"settings": vars(args), "machine": machine, "bundles": bundles}
     print(
         f"CPU: {machine['cpu_model']} ({' '.join(machine['cpu_flags'])}); backend {args.backend}; "
-        f"ratios to {first}; tweets/s at length-sorted batches of {args.batch}"
+        f"ratios to {next(iter(engines))}; tweets/s at length-sorted batches of {args.batch}"
     )
     table = pd.DataFrame.from_dict(bundles, orient="index").drop(columns="round_medians_ms")
     print(table.to_string())

@@ -1,11 +1,9 @@
 """Benchmark the prediction service against its backend alone, on the same cores in one run.
 
-Per backend of ``--backends``: batch-1 model latency, the backend alone (the ideal reference),
-the service per configuration under wrk's closed loop beside the backend fed the micro-batches
-the service formed (the matched reference), a minimal FastAPI app (``--baseline``) and Poisson
-arrivals (``--open_loop``). The method and the JSON's fields: scripts/README.md; the docs render
-the JSON (``docs/hooks/bench_tables.py``). From the repository root, offline, on an idle
-machine, with wrk installed::
+Per backend: batch-1 model latency, the backend alone (the ideal reference), the service per
+configuration under wrk's closed loop beside the backend fed its micro-batches (the matched
+reference), a minimal FastAPI app (``--baseline``) and Poisson arrivals (``--open_loop``); the
+method: docs/serving.md. Prints the main columns; ``--json``: the whole report::
 
     python scripts/bench_serve.py --model runs/pipeline/serving --json reports/bench_serve.json
 """
@@ -25,7 +23,6 @@ import re
 import resource
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, _serve_workers
-from _bench_common import free_port, host_info, interleaved_ms, log, print_table
+from _bench_common import batch1_latency, free_port, host_info, log, print_table
 from _serve_workers import reference, tree_cpu
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 
@@ -48,8 +45,7 @@ from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 __all__ = ["ConfigError", "ServerError", "main"]
-#: A row of the JSON's tables (its fields: scripts/README.md).
-Row = dict[str, Any]
+Row = dict[str, Any]  # a row of the JSON's tables
 HERE = Path(__file__).resolve().parent
 WORKERS, WRK_SCRIPT = HERE / "_serve_workers.py", HERE / "wrk_predict.lua"
 #: Packages whose versions the report records.
@@ -90,9 +86,8 @@ class ServerError(TweetclsError):
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """A configuration of the grid: ``workers``, ``max_batch_tokens`` (0: ``requests``
-    batching), ``threads`` per worker (None: the service's default), ``extra``: one of
-    ``--server_args`` (serve flags, after ``NAME=value`` environment assignments if any)."""
+    """A configuration of the grid (``max_batch_tokens`` 0: ``requests`` batching; ``threads``
+    None: the service's default; ``extra``: one of ``--server_args``)."""
 
     workers: int = 1
     max_batch_tokens: int = 0
@@ -126,10 +121,9 @@ def serve_command(
     config: ServiceConfig | None = None,
     max_queue: int | None = None,
 ) -> list[str]:
-    """``python -m tweetcls serve``: ``--workers`` and ``--max_batch_tokens`` always (a row runs
-    what its label says), ``--threads`` and ``--max_queue`` when set, then the configuration's
-    and ``extra`` flags; their leading ``NAME=value`` words set the server's environment
-    (through ``env``, which runs the server in its own process)."""
+    """``python -m tweetcls serve`` of ``serve_argv`` with ``--workers`` and
+    ``--max_batch_tokens`` always, then the configuration's and ``extra`` flags, whose leading
+    ``NAME=value`` words set the server's environment (through ``env``)."""
     from tweetcls.serving.command import serve_argv
 
     c = config or ServiceConfig()
@@ -142,8 +136,11 @@ def serve_command(
 
 
 def baseline_command(port: int) -> list[str]:
-    """The command line of the minimal FastAPI app of ``--baseline``."""
-    return [sys.executable, str(WORKERS), "minimal", str(port)]
+    """The minimal FastAPI app of ``--baseline``, served as the service is (uvloop, httptools,
+    no access log)."""
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "_serve_workers:build_app"]
+    options = ["--port", str(port), "--loop", "uvloop", "--http", "httptools"]
+    return [*uvicorn, "--app-dir", str(HERE), *options, "--no-access-log", "--log-level", "warning"]
 
 
 def log_tail(log: Path, lines: int = 30) -> str:
@@ -165,20 +162,30 @@ class Server:
     url: str
     log: Path
 
-    def drive(self, args: argparse.Namespace, bodies: Sequence[bytes], **kwargs: Any) -> Row:
-        """One open-loop run (:func:`run_client`) against it; fail if it died meanwhile."""
-        raw = run_client(f"{self.url}/predict", bodies, args, self.proc.pid, **kwargs)
+    def drive(self, args: argparse.Namespace, bodies: Sequence[bytes], **run: float) -> Row:
+        """The raw results of one open-loop run of ``_serve_workers.py load``."""
+        progress(f"load: {run['rate']:.1f} req/s open loop")
+        spec = {"url": f"{self.url}/predict", "server_pid": self.proc.pid, "pool": args.pool}
+        spec |= {"bodies": [body.decode() for body in bodies], "late_ms": args.late_ms}
+        spec |= {"timeout": args.request_timeout} | run
+        timeout = run["warmup"] + run["duration"] + args.request_timeout + 120
+        with pinned(args.client_cpus):
+            proc = subprocess.run(
+                [sys.executable, str(WORKERS), "load"], input=json.dumps(spec), capture_output=True,
+                text=True, timeout=timeout,
+            )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"load generator failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         check_alive(self.proc, self.log)
-        return raw
+        return json.loads(proc.stdout)
 
 
 @contextlib.contextmanager
 def running_server(
     command: Callable[[int], list[str]], args: argparse.Namespace, tmp: Path, consecutive: int = 1
 ) -> Iterator[Server]:
-    """Start ``command(port)`` on ``--server_cpus``, wait until ``/ready`` answers 200
-    ``consecutive`` times in a row on new connections (several workers: more than one has
-    answered), yield it, then stop it (SIGTERM, then SIGKILL)."""
+    """Start ``command(port)`` on ``--server_cpus``, yield it once ``/ready`` answered 200
+    ``consecutive`` times in a row (several workers: more than one has), then stop it."""
     port, log = free_port(), tmp / f"server-{next(_SERVERS)}.log"
     url, argv = f"http://127.0.0.1:{port}", command(port)
     progress(f"start: {shlex.join(argv[1:])}")
@@ -239,9 +246,8 @@ def run_wrk(
 
 
 def batch_totals(url: str, workers: int) -> tuple[float, float]:
-    """``(sum, count)`` of the ``tweetcls_batch_size`` histogram of ``/metrics`` over all
-    workers: each keeps its own and a new connection lands on any, so ``8 x workers`` scrapes'
-    distinct figures are summed (the load has stopped: they do not change)."""
+    """``(sum, count)`` of the ``tweetcls_batch_size`` histogram of ``/metrics``: each worker
+    keeps its own, so the distinct figures of ``8 x workers`` scrapes are summed."""
     from prometheus_client.parser import text_string_to_metric_families
 
     seen = set()
@@ -253,29 +259,10 @@ def batch_totals(url: str, workers: int) -> tuple[float, float]:
     return sum(s for s, _ in seen), sum(c for _, c in seen)
 
 
-def run_client(
-    url: str, bodies: Sequence[bytes], args: argparse.Namespace, server_pid: int, **run: float
-) -> Row:
-    """One open-loop run (``rate``, ``warmup``, ``duration``, ``seed`` of ``run``) by the
-    generator (``_serve_workers.py load``, on ``--client_cpus``); its raw results."""
-    progress(f"load: {run['rate']:.1f} req/s open loop")
-    spec = {"url": url, "server_pid": server_pid, "bodies": [body.decode() for body in bodies]}
-    spec |= {"pool": args.pool, "late_ms": args.late_ms, "timeout": args.request_timeout} | run
-    with pinned(args.client_cpus):
-        proc = subprocess.run(
-            [sys.executable, str(WORKERS), "load"], input=json.dumps(spec), capture_output=True,
-            text=True, timeout=run["warmup"] + run["duration"] + args.request_timeout + 120,
-        )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
-
-
 def load_result(
     backend: str, config: ServiceConfig, clients: int, raw: Row, reference: float | None = None
 ) -> Row:
-    """A closed-loop row from a wrk run (errors: status >= 400 and socket errors), with its
-    ratio to the ideal ``reference`` tweets/s and its verdict."""
+    """A closed-loop row of a wrk run, with its ratio to the ideal ``reference`` tweets/s."""
     kinds = {k: raw[k] for k in ("http_errors", "connect", "read", "write", "timeout") if raw[k]}
     requests, duration = raw["requests"] - raw["http_errors"], raw["duration_us"] / 1e6
     row = {"requests": requests, "errors": sum(kinds.values()), "error_kinds": kinds}
@@ -334,10 +321,8 @@ def measure(
     clients: Sequence[int] = (),
 ) -> list[Row]:
     """Every cell ``[batch, sorted, max_batch_tokens]`` in each group of ``(processes,
-    threads)`` reference processes (:func:`_serve_workers.reference`), group after group; a
-    matched cell's row carries its client count of ``clients``. All processes load at once (a
-    waiting one takes no CPU); for each cell a group's processes get one start, after
-    ``--reference_warmup`` s, and end, ``--reference_duration`` s later."""
+    threads)`` reference processes (all loaded at once), group after group, with a common start
+    and end per cell; a matched cell's row carries its count of ``clients``."""
     spawn, procs = multiprocessing.get_context("spawn"), []
     spec = {"model": str(args.model), "backend": backend, "tweets": list(tweets), "cells": cells}
     layouts = [(g, threads, i) for g, (n, threads) in enumerate(groups) for i in range(n)]
@@ -394,12 +379,10 @@ def best(results: Sequence[Row]) -> dict[str, Row]:
     return {row["backend"]: {key: row[key] for key in keys} for row in top}
 
 
-def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int = 10) -> list[Row]:
-    """``predict_proba`` on one tweet at a time: every backend loaded at once (the first
-    ``--server_threads``), ``--latency_reps`` calls each in interleaved rounds
-    (``_bench_common.interleaved_ms``). Per backend: ``reps``, ``median_ms``, ``p90_ms``,
-    ``round_medians_ms``."""
-    import numpy as np
+def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int = 10) -> Row:
+    """Batch-1 ``predict_proba`` of every backend, loaded at once (the first
+    ``--server_threads``), in interleaved rounds; PyTorch's median over int8's, overall and per
+    round (``int8_speedup``, with both)."""
     from transformers.utils import logging as hf_logging
 
     from tweetcls.core.bundle import load_bundle
@@ -408,40 +391,25 @@ def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int
     hf_logging.disable_progress_bar()  # the weight-loading bar of the pytorch backend
     bundle, threads = load_bundle(args.model), args.server_threads[0]
     engines = {name: loader.load_backend(bundle, name, threads) for name in args.backends}
-    calls = {
-        name: lambda i, e=engine: e.predict_proba([str(tweets[i]["text"])], [tweets[i]["keyword"]])
-        for name, engine in engines.items()
-    }
-    times = interleaved_ms(calls, args.latency_reps, args.latency_rounds, len(tweets), warmup)
-    del engines, calls  # free the models before the servers start
+    texts, keywords = [str(t["text"]) for t in tweets], [t["keyword"] for t in tweets]
+    reps, rounds = args.latency_reps, args.latency_rounds
+    latency = batch1_latency(engines, texts, keywords, reps, rounds, warmup)
+    del engines  # free the models before the servers start
     gc.collect()
-    results = []
-    for backend, per_round in times.items():
-        pooled = [t for round_times in per_round for t in round_times]
-        results.append(
-            {"backend": backend, "reps": len(pooled), "median_ms": statistics.median(pooled),
-             "p90_ms": float(np.percentile(pooled, 90)),
-             "round_medians_ms": [statistics.median(t) for t in per_round]}
-        )  # fmt: skip
-    return results
-
-
-def int8_speedup(latency: Sequence[Row]) -> tuple[float | None, list[float]]:
-    """PyTorch's batch-1 median over int8's, overall and per round (None, [] without both)."""
-    by_backend = {r["backend"]: r for r in latency}
-    if "onnx-int8" not in by_backend or "pytorch" not in by_backend:
-        return None, []
-    int8, eager = by_backend["onnx-int8"], by_backend["pytorch"]
-    rounds = zip(eager["round_medians_ms"], int8["round_medians_ms"], strict=True)
-    return eager["median_ms"] / int8["median_ms"], [e / i for e, i in rounds]
+    result = {"model_latency": [{"backend": name} | row for name, row in latency.items()]}
+    if {"onnx-int8", "pytorch"} <= latency.keys():
+        int8, eager = latency["onnx-int8"], latency["pytorch"]
+        ratios = zip(eager["round_medians_ms"], int8["round_medians_ms"], strict=True)
+        result["int8_speedup"] = eager["median_ms"] / int8["median_ms"]
+        result["int8_speedup_rounds"] = [e / i for e, i in ratios]
+    return result
 
 
 def open_run(label: str, rate: float, max_queue: int | None, raw: Row) -> Row:
-    """An open-loop run's row from the generator's raw results (the 503s: ``shed``, also
-    errors), its ``outcome`` judged as a capacity step: ``fail`` (errors, p99 over 1 s, or a
-    growing queue: the median latency of the last third of the arrivals over 1.5x that of the
-    first third plus 5 ms), ``generator-limited`` (else, if an arrival dropped or over 5% were
-    late) or ``pass``."""
+    """An open-loop run's row (the 503s: ``shed``, also errors), its ``outcome`` as a capacity
+    step: ``fail`` (errors, p99 over 1 s, or the median latency of the last third of the
+    arrivals over 1.5x the first third's + 5 ms), ``generator-limited`` (else, if an arrival
+    dropped or over 5% were late) or ``pass``."""
     import numpy as np
 
     latencies, duration = np.asarray(raw["latencies_ms"], dtype=float), raw["duration_s"]
@@ -478,10 +446,9 @@ def search_capacity(
     min_rate: float = 1.0,
 ) -> tuple[float, str, list[Row]]:
     """``(capacity, limited_by, steps)``: ``step`` (a judged run at a rate) from ``start`` times
-    ``factor`` until a step does not pass or ``max_rate`` (divided down to ``min_rate`` if the
-    first fails), then up to ``bisect_steps`` geometric bisections, until within 5%.
-    ``limited_by``: ``max-rate``, else the outcome of the lowest rate that did not pass
-    (``generator`` when the generator fell behind, else ``service``)."""
+    ``factor`` until one fails or ``max_rate`` (divided down to ``min_rate`` if the first fails),
+    then up to ``bisect_steps`` geometric bisections until within 5%. ``limited_by``:
+    ``max-rate``, else ``generator`` or ``service`` by the lowest rate that did not pass."""
     steps: list[Row] = []
 
     def passes(rate: float) -> bool:
@@ -490,18 +457,14 @@ def search_capacity(
 
     lo: float | None = None
     hi: float | None = None
-    if passes(rate := min(start, max_rate)):
-        lo = rate
-        while lo < max_rate and hi is None:
-            rate = min(lo * factor, max_rate)
-            lo, hi = (rate, None) if passes(rate) else (lo, rate)
-    else:
-        hi = rate
-        while hi > min_rate and lo is None:
-            rate = max(hi / factor, min_rate)
-            lo, hi = (rate, hi) if passes(rate) else (None, rate)
-    if hi is None:
-        return lo or 0.0, "max-rate", steps
+    rate = min(start, max_rate)
+    while lo is None or hi is None:  # up while the steps pass, down while they fail
+        lo, hi = (rate, hi) if passes(rate) else (lo, rate)
+        if hi is None and rate >= max_rate:
+            return rate, "max-rate", steps
+        if lo is None and rate <= min_rate:
+            break
+        rate = min(rate * factor, max_rate) if hi is None else max(rate / factor, min_rate)
     for _ in range(bisect_steps):
         if lo is None or hi / lo <= 1.05:
             break
@@ -515,8 +478,7 @@ def search_capacity(
 def open_loop(
     backend: str, config: str, drive: Callable[..., Row], args: argparse.Namespace
 ) -> Row:
-    """Capacity search and the loads up to 100% on the server ``drive(rate=..., warmup=...,
-    duration=..., seed=...)`` sends to; the 150% run is :func:`overload`'s."""
+    """Capacity search and the loads up to 100% on the server that ``drive`` loads."""
     seeds = itertools.count(1)
 
     def run(label: str, rate: float, warmup: float, duration: float) -> Row:
@@ -540,8 +502,8 @@ def open_loop(
 
 
 def overload(result: Row, drive: Callable[..., Row], args: argparse.Namespace) -> None:
-    """The loads above 100% on the bounded-queue server ``drive`` sends to: the 503 share of the
-    requests sent, of those the share with Retry-After, the p99 of the 200s, other errors."""
+    """The loads above 100% on the bounded-queue server that ``drive`` loads: the 503 share,
+    of those the share with Retry-After, the p99 of the 200s, other errors."""
     result |= {"overload_max_queue": args.server_max_queue, "overload_args": args.overload_args}
     for load in (x for x in TARGETS["open_loop_loads"] if x > 1):
         rate = load * result["capacity_rate"]
@@ -559,7 +521,7 @@ def threads_value(text: str) -> int | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line (the flags' use: scripts/README.md)."""
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -627,8 +589,8 @@ def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
 def closed_loop(
     args: argparse.Namespace, server: Server, tmp: Path, workers: int = 0
 ) -> list[tuple[int, Row, float | None]]:
-    """``(clients, wrk's raw results, the service's mean batch or None)`` per ``--clients``
-    (bodies: ``tmp/bodies.jsonl``); ``workers`` 0: a server without ``/metrics``."""
+    """``(clients, wrk's raw results, the mean batch or None)`` per ``--clients``; ``workers``
+    0: a server without ``/metrics``."""
     out, url, pid, bodies = [], server.url, server.proc.pid, tmp / "bodies.jsonl"
 
     def totals() -> tuple[float, float]:
@@ -660,8 +622,7 @@ def measure_service(
     tmp: Path,
     repeat: int = 0,
 ) -> None:
-    """One configuration: closed-loop rows with their matched references and, with
-    ``--open_loop`` (first repeat), the open loop."""
+    """One configuration: closed-loop rows, their matched references and the open loop."""
     bodies, result = [predict_body(tweet) for tweet in tweets], None
 
     def server(max_queue: int | None = None) -> contextlib.AbstractContextManager[Server]:
@@ -709,7 +670,7 @@ def predict_body(tweet: Tweet) -> bytes:
 
 
 def run(args: argparse.Namespace) -> Row:
-    """Measure everything the arguments ask for: the report."""
+    """The report of everything the arguments ask for."""
     from tweetcls.core.bundle import load_bundle
 
     check_args(args)
@@ -728,7 +689,7 @@ def run(args: argparse.Namespace) -> Row:
         with pinned(args.server_cpus):
             if not args.skip_latency:
                 progress("batch-1 model latency")
-                report["model_latency"] = model_latency(args, tweets)
+                report |= model_latency(args, tweets)
             cells = [[b, True, 0] for b in args.reference_batches]
             cells += [[b, False, 0] for b in args.reference_unsorted]
             groups = [(1, None), (len(os.sched_getaffinity(0)), 1)]  # one per server CPU
@@ -745,11 +706,10 @@ def run(args: argparse.Namespace) -> Row:
                         row = load_result("minimal", ServiceConfig(), clients, raw)
                         report["minimal"].append(row | {"config": "minimal app", "repeat": repeat})
     report["baseline"] = baseline_rows(report["load"], report["minimal"])
-    report["int8_speedup"], report["int8_speedup_rounds"] = int8_speedup(report["model_latency"])
     return report
 
 
-#: The printed tables: the JSON's lists and their columns (``name:format``; no format: text).
+#: The printed tables: the JSON's lists and their columns (``_bench_common.print_table``).
 SUMMARY = {
     "model_latency": "backend reps:d median_ms:.2f p90_ms:.2f",
     "reference": "backend processes:d threads batch:g sorted tweets_per_s:.1f padding:.2f",
@@ -772,7 +732,7 @@ def print_summary(report: Row) -> None:
     for key, columns in SUMMARY.items():
         if tables[key]:
             print(f"\n{key}:")
-            print_table(tables[key], dict(column.partition(":")[::2] for column in columns.split()))
+            print_table(tables[key], columns)
 
 
 def main(argv: list[str] | None = None) -> Row:

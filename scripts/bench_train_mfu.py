@@ -1,33 +1,9 @@
 """Training throughput and model FLOPs utilisation (MFU) of roberta-base, on one GPU.
 
-Needs only torch, transformers, lightning and PyYAML (for a bare GPU machine). Model:
-``RobertaForSequenceClassification`` (2 labels, roberta-base's architecture, 124.6M parameters)
-with ``--pretrained``'s weights if the local Hugging Face cache has them, else random init
-(throughput does not depend on them); ``--tiny``: 2 layers, 64 wide (CPU tests). Batches, the
-same for every mode: token lengths of real tweets (``--lengths``: a CSV counted as
-configs/roberta.yaml feeds it; ``auto``: data/processed/train.csv or data/raw/train.csv, else a
-built-in quantile table), length-grouped as the training loader groups them, padded to a
-multiple of 8, with random token ids and labels.
-
-Modes (``--modes``) time full training steps (forward, cross-entropy, backward, AdamW fused on
-CUDA, ``zero_grad``; dropout on) of a fresh model: ``fp32`` (matmul precision "highest": TF32
-off), ``tf32`` (precision "high"), ``bf16-mixed`` (``torch.autocast`` bf16 over fp32 weights,
-as Lightning's) and ``bf16-mixed+compile`` (the same through ``torch.compile(model,
-dynamic=True)``). A mode that fails gives "skipped: <reason>" rows. Per mode and batch size:
-untimed warm-up (a batch of every padded shape, so compilation and kernel selection happen
-there, then ``--warmup_steps`` more), then ``--steps`` steps timed between two device
-synchronisations.
-
-Model FLOPs: Lightning's ``measure_flops`` of forward, cross-entropy and backward of a
-meta-device copy of the model, per padded shape (B, T) and per unpadded length (the JSON's
-``real_*`` figures). It counts matrix products (``nn.Linear``, attention's QK^T and AV), for
-roberta-base exactly 6·W_layers·B·T + 12·n_layers·d_model·T·B·T + 6·W_head·B with W the matmul
-weights (tested). MFU = model FLOPs/s over padded tokens / the dense peak of the mode's
-precision (fp32: CUDA cores): ``--peak_tflops``, else Lightning's ``get_available_flops``; none
-on CPU. Lightning 2.6 lacks the H200's dense peaks, so ``gpu_check.sh`` passes them.
-
-Prints the rows; ``--json`` also writes them with the run details, after each mode. On a GPU
-machine: ``bash scripts/gpu_check.sh``; on CPU (the tests)::
+Full training steps of a fresh model per ``--modes`` mode at tweet-length batches, timed after
+a warm-up of every padded shape; FLOPs and dense peaks from Lightning (``measure_flops``,
+``get_available_flops``) or ``--peak_tflops``. The method: docs/results.md, *GPU benchmark*.
+Needs only torch, transformers, lightning and PyYAML (on a GPU machine: ``gpu_check.sh``)::
 
     python scripts/bench_train_mfu.py --device cpu --tiny --steps 2 --no_compile
 """
@@ -38,13 +14,13 @@ import argparse
 import csv
 import gc
 import math
-import platform
+import re
 import statistics
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,27 +55,17 @@ BUILTIN_QUANTILES: tuple[tuple[float, int], ...] = (
     (0.99, 43), (1.0, 82),
 )  # fmt: skip
 PRECISION = {"fp32": "fp32", "tf32": "tf32", "bf16-mixed": "bf16", "bf16-mixed+compile": "bf16"}
-#: The printed table: row field -> format spec.
-COLUMNS = {
-    "mode": "",
-    "batch_size": "d",
-    "mean_real_len": ".1f",
-    "mean_padded_len": ".1f",
-    "samples_per_s": ",.0f",
-    "tokens_per_s": ",.0f",
-    "step_ms": ".2f",
-    "tflops": ".4g",
-    "mfu_pct": ".3g",
-    "skipped": "",
-}
+#: The printed table (``_bench_common.print_table``).
+COLUMNS = (
+    "mode batch_size:d mean_real_len:.1f mean_padded_len:.1f samples_per_s:,.0f "
+    "tokens_per_s:,.0f step_ms:.2f tflops:.4g mfu_pct:.3g skipped"
+)
 
 
 def tweet_lengths(source: str, max_length: int, data: dict[str, Any]) -> tuple[list[int], str]:
-    """(token lengths to draw batches from, their description). ``source``: a tweets CSV,
-    "builtin" (1000 lengths spread evenly over ``BUILTIN_QUANTILES``) or "auto" (the first of
-    ``LENGTH_CSVS`` there is; built-in without one, or when counting fails). A CSV's tweets are
-    counted as the data module feeds them (``data``: a config's data settings), by
-    :mod:`tweetcls.core.inputs` with the packaged MiniLM tokenizer."""
+    """(token lengths, their source): a tweets CSV's, counted as the data module feeds them
+    (``data``: a config's data settings), "builtin" (``BUILTIN_QUANTILES``) or "auto" (the first
+    of ``LENGTH_CSVS``, else built-in, also when counting fails, e.g. without tweetcls)."""
     paths = [p for p in LENGTH_CSVS if p.is_file()][:1] if source == "auto" else [Path(source)]
     if source != "builtin" and paths:
         try:
@@ -119,9 +85,7 @@ def tweet_lengths(source: str, max_length: int, data: dict[str, Any]) -> tuple[l
                 use_location=location,
                 max_length=max_length,
             )["input_ids"]
-            parts = [*(["keyword"] if keyword else []), *(["location"] if location else [])]
-            what = f"{len(ids)} tweets, {' + '.join([*parts, 'text'])}, MiniLM tokenizer"
-            return [len(x) for x in ids], f"{paths[0]} ({what})"
+            return [len(x) for x in ids], f"{paths[0]} ({len(ids)} tweets, MiniLM tokenizer)"
         except Exception as error:
             if source != "auto":
                 raise
@@ -134,17 +98,13 @@ def tweet_lengths(source: str, max_length: int, data: dict[str, Any]) -> tuple[l
 
 @dataclass
 class Batch:
-    """One padded batch, with the real (unpadded) length of each sequence."""
+    """One batch padded to ``seq_len``, with the real (unpadded) length of each sequence."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor
     lengths: list[int]
-
-    @property
-    def seq_len(self) -> int:
-        """Padded length."""
-        return self.input_ids.shape[1]
+    seq_len: int
 
 
 def make_batch(
@@ -161,7 +121,7 @@ def make_batch(
     mask = (torch.arange(seq_len) < torch.tensor(lengths).unsqueeze(1)).long()
     labels = torch.randint(0, 2, (len(lengths),), generator=generator)
     ids = ids.masked_fill(mask == 0, config.pad_token_id)
-    return Batch(ids.to(device), mask.to(device), labels.to(device), list(lengths))
+    return Batch(ids.to(device), mask.to(device), labels.to(device), list(lengths), seq_len)
 
 
 def group_lengths(lengths: Sequence[int], batch_size: int, seed: int) -> list[list[int]]:
@@ -194,7 +154,8 @@ def make_batches(
 
 
 class StepFlops:
-    """Model FLOPs of a training step of ``config``'s model, measured once per (B, T)."""
+    """Model FLOPs of a training step of ``config``'s model (Lightning's ``measure_flops`` of
+    forward, cross-entropy and backward on a meta-device copy), measured once per (B, T)."""
 
     def __init__(self, config: PretrainedConfig) -> None:
         with torch.device("meta"):
@@ -247,14 +208,9 @@ def peak_table(
 
 def peak_override(text: str) -> tuple[str, float]:
     """argparse type: ``PRECISION=TFLOPS``, precision fp32, tf32 or bf16, TFLOPS > 0."""
-    precision, _, value = text.partition("=")
-    try:
-        tflops = float(value)
-    except ValueError:
-        tflops = 0.0
-    if precision not in ("fp32", "tf32", "bf16") or not tflops > 0:
+    if not (match := re.fullmatch(r"(fp32|tf32|bf16)=(\d+\.?\d*)", text)) or not float(match[2]):
         raise argparse.ArgumentTypeError(f"expected fp32|tf32|bf16=TFLOPS (> 0), got {text!r}")
-    return precision, tflops
+    return match[1], float(match[2])
 
 
 def model_config(tiny: bool, max_length: int) -> RobertaConfig:
@@ -267,79 +223,58 @@ def model_config(tiny: bool, max_length: int) -> RobertaConfig:
 
 
 def build_model(args: argparse.Namespace, device: torch.device) -> tuple[PreTrainedModel, str]:
-    """(fp32 model in train mode on ``device``, where its weights came from)."""
+    """(fp32 model in train mode on ``device``, where its weights came from): ``--pretrained``
+    from the local Hugging Face cache, else random init (throughput does not depend on them)."""
     torch.manual_seed(SEED)
-    model: PreTrainedModel | None = None
-    origin = "random init"
     if not args.tiny:
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
                 args.pretrained, num_labels=2, local_files_only=True
             )
             origin = f"{args.pretrained} weights from the local Hugging Face cache"
+            return model.to(device=device, dtype=torch.float32).train(), origin
         except (OSError, ValueError) as error:
-            origin = f"random init ({args.pretrained} not in the local cache)"
             log(f"[gpu] {args.pretrained}: {str(error).splitlines()[0][:200]}; random init")
-    if model is None:
-        model = RobertaForSequenceClassification(model_config(args.tiny, args.max_length))
+    model = RobertaForSequenceClassification(model_config(args.tiny, args.max_length))
+    origin = "random init" if args.tiny else f"random init ({args.pretrained} not in the cache)"
     return model.to(device=device, dtype=torch.float32).train(), origin
 
 
-@dataclass
-class GpuRow:
-    """Result of one mode at one batch size; ``skipped`` says why it did not run. Tokens,
-    TFLOPS and MFU count padded tokens; ``real_*``: without padding."""
-
-    mode: str
-    batch_size: int
-    steps: int
-    mean_real_len: float
-    mean_padded_len: float
-    skipped: str | None = None
-    samples_per_s: float | None = None
-    tokens_per_s: float | None = None
-    real_tokens_per_s: float | None = None
-    step_ms: float | None = None
-    gflops_per_step: float | None = None  # mean per step
-    tflops: float | None = None
-    real_tflops: float | None = None
-    peak_tflops: float | None = None
-    mfu_pct: float | None = None
-    real_mfu_pct: float | None = None
-    warmup_s: float | None = None
-    final_loss: float | None = None
-    max_memory_gib: float | None = None
-
-
 def measure(
-    row: GpuRow,
     step: Callable[[Batch], torch.Tensor],
     batches: tuple[list[Batch], list[Batch]],
     device: torch.device,
     flops: StepFlops,
-) -> None:
-    """Run the warm-up, then time the timed batches; fill ``row`` in."""
+    peak: float | None,
+) -> dict[str, Any]:
+    """Run the warm-up batches, then time the others: the row's figures (tokens, TFLOPS and MFU
+    over padded tokens; ``real_*``: without padding)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     (warmup, timed), start = batches, time.perf_counter()
     for batch in warmup:
         step(batch)
     sync()
-    row.warmup_s, start = time.perf_counter() - start, time.perf_counter()
+    warmup_s, start = time.perf_counter() - start, time.perf_counter()
     losses = [step(batch) for batch in timed]
     sync()
-    seconds, row.final_loss = time.perf_counter() - start, float(losses[-1])
-    row.step_ms = 1e3 * seconds / len(timed)
-    row.samples_per_s = sum(len(b.lengths) for b in timed) / seconds
-    row.tokens_per_s = sum(len(b.lengths) * b.seq_len for b in timed) / seconds
-    row.real_tokens_per_s = sum(sum(b.lengths) for b in timed) / seconds
-    row.gflops_per_step = flops.padded(timed) / len(timed) / 1e9
-    row.tflops = flops.padded(timed) / seconds / 1e12
-    row.real_tflops = flops.real(timed) / seconds / 1e12
-    if row.peak_tflops:
-        row.mfu_pct = 100 * row.tflops / row.peak_tflops
-        row.real_mfu_pct = 100 * row.real_tflops / row.peak_tflops
-    if device.type == "cuda":
-        row.max_memory_gib = torch.cuda.max_memory_allocated(device) / 2**30
+    seconds = time.perf_counter() - start
+    tflops, real_tflops = (count(timed) / seconds / 1e12 for count in (flops.padded, flops.real))
+    return {
+        "samples_per_s": sum(len(b.lengths) for b in timed) / seconds,
+        "tokens_per_s": sum(len(b.lengths) * b.seq_len for b in timed) / seconds,
+        "real_tokens_per_s": sum(sum(b.lengths) for b in timed) / seconds,
+        "step_ms": 1e3 * seconds / len(timed),
+        "gflops_per_step": flops.padded(timed) / len(timed) / 1e9,
+        "tflops": tflops,
+        "real_tflops": real_tflops,
+        "mfu_pct": 100 * tflops / peak if peak else None,
+        "real_mfu_pct": 100 * real_tflops / peak if peak else None,
+        "warmup_s": warmup_s,
+        "final_loss": float(losses[-1]),
+        "max_memory_gib": (
+            torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+        ),
+    }
 
 
 def bench_mode(
@@ -349,28 +284,17 @@ def bench_mode(
     device: torch.device,
     flops: StepFlops,
     peak: float | None,
-) -> list[GpuRow]:
-    """Rows of ``mode`` for every batch size, on one fresh model and optimizer. An error (a
-    failure to compile, running out of memory) skips this and the mode's later rows."""
-    rows = [
-        GpuRow(
-            mode,
-            len(timed[0].lengths),
-            len(timed),
-            statistics.fmean(n for b in timed for n in b.lengths),
-            statistics.fmean(b.seq_len for b in timed),
-            peak_tflops=peak,
-        )
-        for _, timed in batch_sets
-    ]
+) -> list[dict[str, Any]]:
+    """Rows of ``mode`` for every batch size, on one fresh model and optimizer; ``skipped`` says
+    why a row did not run (an error, e.g. out of memory, skips the mode's later rows too)."""
     compiled = mode.endswith("+compile")
-    if compiled and args.no_compile:
-        return [replace(row, skipped="skipped: --no_compile") for row in rows]
-    model, _ = build_model(args, device)
-    fused = device.type == "cuda"
-    optimizer = torch.optim.AdamW(model.parameters(), 2e-5, weight_decay=0.01, fused=fused)
-    forward = torch.compile(model, dynamic=True) if compiled else model
-    torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
+    skipped = "skipped: --no_compile" if compiled and args.no_compile else None
+    if not skipped:
+        model, _ = build_model(args, device)
+        fused = device.type == "cuda"
+        optimizer = torch.optim.AdamW(model.parameters(), 2e-5, weight_decay=0.01, fused=fused)
+        forward = torch.compile(model, dynamic=True) if compiled else model
+        torch.set_float32_matmul_precision("high" if mode == "tf32" else "highest")
 
     def step(batch: Batch) -> torch.Tensor:
         with torch.autocast(device.type, torch.bfloat16, enabled=PRECISION[mode] == "bf16"):
@@ -381,20 +305,24 @@ def bench_mode(
         optimizer.zero_grad(set_to_none=True)
         return loss.detach()
 
-    failure: str | None = None
-    for row, batches in zip(rows, batch_sets, strict=True):
-        if failure:
-            row.skipped = failure
+    rows = []
+    for warmup, timed in batch_sets:
+        row = {"mode": mode, "batch_size": len(timed[0].lengths), "steps": len(timed)}
+        row["mean_real_len"] = statistics.fmean(n for b in timed for n in b.lengths)
+        row["mean_padded_len"] = statistics.fmean(b.seq_len for b in timed)
+        row |= {"skipped": skipped, "peak_tflops": peak}
+        rows.append(row)
+        if skipped:
             continue
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         try:
-            measure(row, step, batches, device, flops)
-            log(f"[gpu] {mode}, batch {row.batch_size}: {row.samples_per_s:,.0f} samples/s")
+            row |= measure(step, (warmup, timed), device, flops, peak)
+            log(f"[gpu] {mode}, batch {row['batch_size']}: {row['samples_per_s']:,.0f} samples/s")
         except Exception as error:
             log(traceback.format_exc())
             reason = (str(error).strip().splitlines() or [""])[0][:160]
-            failure = row.skipped = f"skipped: {type(error).__name__}: {reason}"
+            skipped = row["skipped"] = f"skipped: {type(error).__name__}: {reason}"
     torch.set_float32_matmul_precision("highest")
     return rows
 
@@ -426,7 +354,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.warmup_steps < 0:
         parser.error("--warmup_steps must be >= 0")
-    args.data = read_config("roberta", missing_ok=True).get("data", {})
+    args.data = read_config("roberta").get("data", {})
     args.max_length = args.data.get("max_length", 128)
     return args
 
@@ -440,15 +368,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("no CUDA device visible; on CPU pass --device cpu (with --tiny)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    precisions = [PRECISION[m] for m in args.modes]
-    peaks, sources = peak_table(device, precisions, dict(args.peak_tflops))
+    peaks, sources = peak_table(device, [PRECISION[m] for m in args.modes], dict(args.peak_tflops))
     lengths, lengths_source = tweet_lengths(args.lengths, args.max_length, args.data)
     model, weights = build_model(args, device)
-    cpu = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     meta = run_meta(
         args,
         torch_threads=torch.get_num_threads(),
-        device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu,
         peak_tflops=peaks,
         peak_source=sources,
         cuda=torch.version.cuda,
@@ -457,24 +382,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         attention=getattr(model.config, "_attn_implementation", None),
         total_params=sum(p.numel() for p in model.parameters()),
         lengths=lengths_source,
-        batching=f"length-grouped, padded to a multiple of 8 (max_length {args.max_length})",
         warmup=f"one per padded shape + {args.warmup_steps}",
         steps=args.steps,
     )
+    cpu = f"CPU ({meta['cpu_model']}, {torch.get_num_threads()} threads)"
+    meta["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu
     config = model.config  # the batches' token ids must fit its vocabulary
     del model
     sizes = dict.fromkeys(args.batch_size)
     batch_sets = [make_batches(lengths, args, size, config, device) for size in sizes]
     flops = StepFlops(config)
-    rows: list[GpuRow] = []
+    rows: list[dict[str, Any]] = []
     for mode in args.modes:
         rows += bench_mode(mode, args, batch_sets, device, flops, peaks.get(PRECISION[mode]))
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
         if args.json:
-            write_json(args.json, meta, [asdict(row) for row in rows])
-    print_table([asdict(row) for row in rows], COLUMNS)
+            write_json(args.json, meta, rows)
+    print_table(rows, COLUMNS)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,12 @@
 """Training overhead on CPU: Lightning's ``Trainer.fit`` against a plain PyTorch loop.
 
-Training samples/s of ``TweetClassifier`` per model of ``--models`` (settings from
-configs/<model>.yaml; ``tiny``: a 2-layer RoBERTa built from ``--raw_dir``'s train.csv, or
-``--tiny_dir``; ``minilm``: all-MiniLM-L6-v2), on one fixed list of batches from
-``DisasterTweetsDataModule.train_dataloader()`` (length-grouped, dynamically padded, evenly
-spaced over an epoch), fed alternately for ``--repeats`` rounds, on fresh seeded weights, to:
-``lightning`` (``Trainer.fit``, 32-true, no logger, checkpoints, progress bar or validation:
-``training_step`` with its metrics and logging is timed, start-up is not); ``plain`` (a loop:
-``module(batch)``, cross-entropy, backward, AdamW and scheduler steps as
-``configure_optimizers`` builds them, ``zero_grad``); ``plain, max_length`` (that loop on the
-same batches padded to ``max_length``: no dynamic padding).
+Samples/s of ``TweetClassifier`` per ``--models`` model (configs/<model>.yaml), the same
+length-grouped batches fed alternately, for ``--repeats`` rounds on fresh seeded weights, to
+``lightning`` (``Trainer.fit``: ``training_step`` and its logging, no checkpoints or validation),
+``plain`` (a loop with the optimizer and scheduler of ``configure_optimizers``) and ``plain,
+max_length`` (on the batches padded to ``max_length``), timed by Lightning's ``Throughput``::
 
-Each round: ``--warmup_steps`` untimed steps, then ``--steps`` timed ones, timed by Lightning's
-``Throughput`` from the end of the last untimed step. Prints per model and mode every round's
-samples/s, their median, its ratio to ``plain``'s and the median of the per-round ratios. Run
-from the repository root, offline, on an otherwise idle machine (``--threads 1`` keeps torch
-from oversubscribing the cores)::
-
-    HF_HUB_OFFLINE=1 python scripts/bench_train_overhead.py --models tiny minilm
+    python scripts/bench_train_overhead.py --models tiny minilm --threads 1
 """
 
 from __future__ import annotations
@@ -51,21 +40,16 @@ from _bench_common import log, positive_int, print_table, read_config, run_meta,
 Batch = dict[str, torch.Tensor]
 SEED = 42
 MODELS = {"tiny": 100, "minilm": 30}  # model (configs/<model>.yaml) -> default timed steps
-#: The printed table: row field -> format spec.
-COLUMNS = {
-    "model": "",
-    "mode": "",
-    "mean_seq_len": ".1f",
-    "samples_per_s_median": ".1f",
-    "ratio": ".3f",
-    "paired_ratio": ".3f",
-    "samples_per_s": ".1f",
-}
+#: The printed table (``_bench_common.print_table``).
+COLUMNS = (
+    "model mode mean_seq_len:.1f samples_per_s_median:.1f ratio:.3f paired_ratio:.3f "
+    "samples_per_s:.1f"
+)
 
 
 class StepClock(L.Callback):
-    """Lightning's ``Throughput`` over the last ``steps`` training steps, updated at the start
-    of training and at the end of every step (by ``Trainer.fit``, or by hand: :meth:`tick`)."""
+    """Lightning's ``Throughput`` over the last ``steps`` steps, ticked by ``Trainer.fit``'s
+    hooks or by hand."""
 
     def __init__(self, steps: int) -> None:
         self.throughput = Throughput(window_size=steps + 1)
@@ -116,8 +100,8 @@ def run_plain(module: TweetClassifier, batches: Sequence[Batch], clock: StepCloc
 
 
 def take_batches(loader: Iterable[Any], count: int) -> list[Batch]:
-    """``count`` batches evenly spaced over one epoch of ``loader`` (repeated if shorter): the
-    length-grouped sampler puts the longest batches first, so spacing keeps the length mix."""
+    """``count`` batches evenly spaced over an epoch of ``loader`` (repeated if shorter): the
+    length mix of the length-grouped sampler, whose longest batches come first."""
     epoch = [dict(batch) for batch in loader]
     if count >= len(epoch):
         return [epoch[i % len(epoch)] for i in range(count)]
@@ -210,13 +194,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    meta = run_meta(
-        args,
-        torch_threads=torch.get_num_threads(),
-        batch_size=args.batch_size,
-        warmup_steps=args.warmup_steps,
-        repeats=args.repeats,
-    )
+    settings = {key: getattr(args, key) for key in ("batch_size", "warmup_steps", "repeats")}
+    meta = run_meta(args, torch_threads=torch.get_num_threads(), **settings)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     for message in ("does not have many workers", "smaller than the logging", "no `val_data"):
         warnings.filterwarnings("ignore", message=f".*{message}.*")

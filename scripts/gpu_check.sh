@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# The one script to run on a lent GPU machine (from a copy of the repo; no venv needed):
-# roberta-base training throughput and MFU for fp32, tf32, bf16-mixed and bf16-mixed +
-# torch.compile at tweet-length batch sizes 32..512 (see `python3 scripts/bench_train_mfu.py -h`).
-# Needs python3 with torch, transformers and lightning (pip-installs those missing); finishes in
-# under 7 minutes. With $OUT set it writes $OUT/bench_gpu.txt (table), $OUT/bench_gpu.json (rows,
-# rewritten after each mode) and $OUT/bench_gpu.log (progress, one line per finished row).
-#   bash scripts/gpu_check.sh
+# The run for a lent GPU machine, from a copy of the repository (no venv; pip-installs torch,
+# transformers and lightning if $PYTHON lacks them): bench_train_mfu.py, all four modes at
+# batch sizes 32..512, into $OUT/bench_gpu.{txt,json,log}.   OUT=/tmp/gpu bash scripts/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -22,9 +18,8 @@ if ((${#missing[@]})); then
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,power.limit --format=csv || true
 
-# Peaks: Lightning's get_available_flops, except where its table fails the card. lightning 2.6
-# has no entry for the name "NVIDIA H200" (only "h200 sxm1" and "h200 nvl1", and for those the
-# with-sparsity tf32/bf16 figures), so an H200 SXM gets its datasheet's dense peaks here.
+# lightning 2.6 has no dense peaks for "NVIDIA H200" (its "h200 sxm1" figures are with
+# sparsity): an H200 SXM gets the datasheet's here
 peaks=()
 case "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)" in
     *H200*NVL*) ;;

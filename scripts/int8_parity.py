@@ -1,14 +1,8 @@
 """Does int8 hold on this CPU? A bundle's fp32 ONNX model and int8 variants of it, side by side.
 
-ONNX Runtime's 8-bit matrix products depend on the CPU: with VNNI (``avx512_vnni``,
-``avx_vnni``) a ``uint8 x int8`` product accumulates in 32 bits; on AVX2 alone it goes
-through ``vpmaddubsw``, whose 16-bit sums of two products saturate, so the same int8 model can
-score differently there. Each variant is ``export.quantize.quantize`` of the bundle's
-``model.onnx`` with one setting changed from the shipped one; each is scored on the same
-tweets: F1 at the bundle's threshold, label agreement and the largest probability difference
-against fp32, and the median batch-1 latency. The SIMD features are those the
-process sees through CPUID (numpy's run-time dispatch), so a run under an emulated CPU
-reports that CPU, e.g. an AVX2-only one without VNNI::
+Each variant (``export.quantize.quantize`` with one setting changed from the shipped one) is
+scored against fp32: F1, label agreement, largest probability difference, batch-1 latency. The
+SIMD features recorded are those CPUID shows the process, an emulated CPU's under qemu::
 
     python scripts/int8_parity.py --bundle runs/pipeline/serving --json reports/int8/native.json
     qemu-x86_64 -cpu Haswell-noTSX .venv/bin/python scripts/int8_parity.py \\
@@ -19,16 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-#: int8 variants: the bundle's own int8 model (``shipped``), then its settings with one thing
-#: changed.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import batch1_latency, host_info
+
+#: int8 variants: the bundle's own int8 model, then its settings with one thing changed.
 VARIANTS = {
     "shipped": None,
     "reduce_range": {"reduce_range": True},
@@ -36,16 +31,6 @@ VARIANTS = {
     "per_tensor": {"per_channel": False},
     "all_matmuls": {"fp32_matmuls_fed_by": []},
 }
-
-
-def simd_features() -> list[str]:
-    """The SIMD features numpy's run-time dispatch found through CPUID (not /proc/cpuinfo,
-    which shows the host's flags even under an emulator)."""
-    import numpy._core._multiarray_umath as umath
-
-    found = umath.__cpu_features__
-    wanted = ("AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_SPR")
-    return [name for name in wanted if found.get(name)]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -81,13 +66,9 @@ def main(argv: list[str] | None = None) -> dict:
             backend.session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )
-        probs = predict_frame(backend, frame)
-        times = []
-        for i in range(min(args.reps, len(texts))):
-            start = time.perf_counter()
-            backend.predict_proba([texts[i]], [keywords[i]])
-            times.append((time.perf_counter() - start) * 1000)
-        return {"probs": probs, "batch1_median_ms": round(statistics.median(times), 3)}
+        probs, reps = predict_frame(backend, frame), min(args.reps, len(texts))
+        latency = batch1_latency({"model": backend}, texts, keywords, reps, rounds=1, warmup=0)
+        return {"probs": probs, "batch1_median_ms": round(latency["model"]["median_ms"], 3)}
 
     results = {"fp32": run(None)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,8 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
             "max_abs_prob_diff": float(f"{np.max(np.abs(result['probs'] - reference)):.3g}"),
             "batch1_median_ms": result["batch1_median_ms"],
         }
-    report = {"bundle": args.bundle, "tweets": len(frame), "simd_features": simd_features()}
-    report |= {"onnxruntime": ort.__version__, "variants": rows}
+    report = {"bundle": args.bundle, "tweets": len(frame)}
+    report |= {"simd_features": host_info()["simd_features"], "onnxruntime": ort.__version__}
+    report["variants"] = rows
     print(f"CPU features seen: {' '.join(report['simd_features'])}; {len(frame)} tweets")
     print(pd.DataFrame.from_dict(rows, orient="index").to_string())
     write_text(args.json, json.dumps(report, indent=2) + "\n")

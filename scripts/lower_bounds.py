@@ -1,7 +1,6 @@
 """Print ``name==X`` for each named distribution's lower bound (``>=X``) in pyproject.toml.
 
-CI's oldest-deps job installs these over the lock, so the bounds that pyproject.toml states
-are the versions that job tests (one place for them, not a second copy in the workflow)::
+CI's oldest-deps job installs these over the lock (the bounds have one place)::
 
     pip install $(python scripts/lower_bounds.py torch lightning)
 """

@@ -1,11 +1,8 @@
 """Where the service's threads spend a py-spy profile: shares by thread and stage.
 
-Reads py-spy's raw (collapsed) profiles of a ``tweetcls serve`` process under load, taken with
-``--idle`` (every thread, waiting included) or ``--gil`` (the thread holding the GIL), and puts
-each sample in one stage by the frames of its stack (:data:`STAGES`, first match): the model
-thread's ONNX Runtime run, tokenization, bookkeeping or wait for a batch; the event loop's HTTP
-path or the batcher; the request-log writer. Prints a table per file and writes them as JSON.
-How the profiles are taken: docs/results.md, *Serving levers*::
+Puts each sample of py-spy's raw profiles (``--format raw``, with ``--idle`` or ``--gil``) of a
+``tweetcls serve`` process in one stage by the frames of its stack (:data:`STAGES`, first
+match). How the profiles are taken: docs/results.md, *Serving levers*::
 
     python scripts/profile_summary.py idle.txt gil.txt --json profile.json
 """
@@ -63,15 +60,13 @@ def summarize(path: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    """Print the summary of each profile named on the command line, write ``--json``; return
-    the rows."""
+    """Print the summary of each profile, write ``--json``; return the rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profiles", nargs="+", type=Path, help="py-spy --format raw files")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     rows = [row for path in args.profiles for row in summarize(path)]
-    columns = {"profile": "", "thread": "", "stage": "", "samples": "d", "share": ".3f"}
-    print_table(rows, columns | {"share_of_thread": ".3f"})
+    print_table(rows, "profile thread stage samples:d share:.3f share_of_thread:.3f")
     if args.json is not None:
         write_json(args.json, {"profiles": [p.name for p in args.profiles]} | host_info(), rows)
     return rows

@@ -1,4 +1,4 @@
--- wrk script of bench_serve.py's closed loop (scripts/README.md): POST /predict, each request
+-- wrk script of bench_serve.py's closed loop: POST /predict, each request
 -- the next JSON body of the file, one per line, round robin; done() prints "wrk_result {json}".
 --   wrk -t1 -c32 -d10s -s scripts/wrk_predict.lua http://127.0.0.1:8000/predict -- bodies.jsonl
 local requests, count, next_index = {}, 0, 0

@@ -239,7 +239,8 @@ def test_latency_rounds_interleave_the_backends(
         ["--model", str(tiny_bundle), "--backends", "onnx-int8", "pytorch", "--latency_reps", "6"]
     )
     args.latency_rounds, args.server_threads = 3, [1]
-    results = bench.model_latency(args, tweets, warmup=2)
+    latency = bench.model_latency(args, tweets, warmup=2)
+    results = latency["model_latency"]
     assert [r["backend"] for r in results] == ["onnx-int8", "pytorch"]
     for r in results:
         assert r["reps"] == 6 and len(r["round_medians_ms"]) == 3
@@ -247,11 +248,11 @@ def test_latency_rounds_interleave_the_backends(
     timed = calls[4:]  # after 2 warm-up calls each
     assert timed == ["onnx-int8"] * 2 + ["pytorch"] * 4 + ["onnx-int8"] * 4 + ["pytorch"] * 2
 
-    speedup, rounds = bench.int8_speedup(results)
     int8, eager = (r["round_medians_ms"] for r in results)
-    assert speedup == results[1]["median_ms"] / results[0]["median_ms"]
-    assert rounds == [e / i for e, i in zip(eager, int8, strict=True)]
-    assert bench.int8_speedup(results[:1]) == (None, [])
+    assert latency["int8_speedup"] == results[1]["median_ms"] / results[0]["median_ms"]
+    assert latency["int8_speedup_rounds"] == [e / i for e, i in zip(eager, int8, strict=True)]
+    args.backends, args.latency_reps = ["onnx-int8"], 2
+    assert bench.model_latency(args, tweets, warmup=0).keys() == {"model_latency"}  # no ratio
 
 
 def test_ratio_and_verdict_at_32_clients(bench: ModuleType) -> None:
@@ -288,7 +289,12 @@ def test_failed_requests_count_as_errors(bench: ModuleType) -> None:
     with pytest.raises(RuntimeError, match=r"wrk failed \(1\):\nunable to connect"):
         bench.run_wrk(url, Path(__file__), 2, 1, args, os.getpid())
     timing = {"rate": 100.0, "warmup": 0.0, "duration": 0.2, "seed": 3}
-    raw = bench.run_client(url, [b'{"text": "fire"}'], args, os.getpid(), **timing)
+    with subprocess.Popen(["sleep", "30"]) as proc:  # a live "server" listening nowhere
+        try:
+            server = bench.Server(proc, url.removesuffix("/predict"), Path(__file__))
+            raw = server.drive(args, [b'{"text": "fire"}'], **timing)
+        finally:
+            proc.kill()
     assert raw["latencies_ms"] == [] and raw["dropped"] == 0 and raw["shed"] == 0
     assert raw["sent"] == sum(raw["failures"].values()) > 0
 
@@ -552,7 +558,10 @@ def test_minimal_app_uses_the_service_request_model(bench: ModuleType, workers: 
     assert client.post("/predict", json={"text": "x" * 21}).status_code == 422
     assert client.post("/predict", json={"text": "  "}).status_code == 422
     assert client.post("/predict", json={"items": [{"text": "a"}] * 3}).status_code == 422
-    assert bench.baseline_command(8001)[-3:] == [str(bench.WORKERS), "minimal", "8001"]
+    command = bench.baseline_command(8001)  # uvicorn serves build_app as the service is served
+    assert command[1:5] == ["-m", "uvicorn", "--factory", "_serve_workers:build_app"]
+    assert command[command.index("--app-dir") + 1] == str(bench.HERE)
+    assert {"--port", "8001", "uvloop", "httptools", "--no-access-log"} <= set(command)
 
 
 def test_bench_models_compares_bundles_side_by_side(tiny_bundle, processed_dir, tmp_path, capsys):
