@@ -145,16 +145,8 @@ def host_info(versions: Sequence[str] = ()) -> dict[str, Any]:
             command, capture_output=True, text=True, check=True, timeout=10
         ).stdout
 
-    def version(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:  # not Linux
-        cpuinfo = []
+    installed = {d.name.lower(): d.version for d in importlib.metadata.distributions()}
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()  # Linux, as sched_getaffinity
     fields: dict[str, str] = {}
     for key, _, value in (line.partition(":") for line in cpuinfo):
         fields.setdefault(key.strip(), value.strip())
@@ -182,5 +174,5 @@ def host_info(versions: Sequence[str] = ()) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average": list(os.getloadavg()),
-        "versions": {name: version(name) for name in versions},
+        "versions": {name: installed.get(name.lower()) for name in versions},
     }

@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,18 +43,21 @@ from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from tweetcls.core.atomic import write_text
 from tweetcls.core.bundle import BACKENDS
 from tweetcls.core.errors import ConfigError, TweetclsError
+from tweetcls.serving.batcher import STAGES
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
 
 __all__ = ["ConfigError", "ServerError", "main"]
 Row = dict[str, Any]  # a row of the JSON's tables
 HERE = Path(__file__).resolve().parent
 WORKERS, WRK_SCRIPT = HERE / "_serve_workers.py", HERE / "wrk_predict.lua"
+#: The histograms of ``/metrics`` whose sums and counts a run records, and their keys.
+HISTOGRAMS = {"tweetcls_batch_size": "batch", "tweetcls_stage_duration_seconds": "{stage}"}
 #: Packages whose versions the report records.
 VERSIONS = (
     "tweetcls", "onnxruntime", "torch", "transformers", "tokenizers", "numpy", "fastapi",
     "pydantic", "uvicorn", "uvloop", "httptools", "aiohttp", "httpx",
 )  # fmt: skip
-#: The verdicts' targets (scripts/README.md), as the JSON records them.
+#: The verdicts' targets (docs/serving.md), as the JSON records them.
 TARGETS = {
     "clients": 32, "ratio_to_reference": 0.95, "ratio_to": "matched reference, else the ideal",
     "ratio_to_minimal": 0.5, "capacity_p99_ms": 1000.0, "capacity_p50_growth": [1.5, 5.0],
@@ -156,19 +160,22 @@ def check_alive(proc: subprocess.Popen, log: Path, what: str = "died during the 
 
 @dataclass
 class Server:
-    """A started server: its process, base URL and log."""
+    """A started server: its process, base URL, log and workers (0: no ``/metrics``)."""
 
     proc: subprocess.Popen
     url: str
     log: Path
+    workers: int = 0
 
     def drive(self, args: argparse.Namespace, bodies: Sequence[bytes], **run: float) -> Row:
-        """The raw results of one open-loop run of ``_serve_workers.py load``."""
+        """The raw results of one open-loop run of ``_serve_workers.py load``, with
+        :func:`histogram_means` over it."""
         progress(f"load: {run['rate']:.1f} req/s open loop")
         spec = {"url": f"{self.url}/predict", "server_pid": self.proc.pid, "pool": args.pool}
         spec |= {"bodies": [body.decode() for body in bodies], "late_ms": args.late_ms}
         spec |= {"timeout": args.request_timeout} | run
         timeout = run["warmup"] + run["duration"] + args.request_timeout + 120
+        before = histogram_totals(self)
         with pinned(args.client_cpus):
             proc = subprocess.run(
                 [sys.executable, str(WORKERS), "load"], input=json.dumps(spec), capture_output=True,
@@ -177,15 +184,17 @@ class Server:
         if proc.returncode != 0:
             raise RuntimeError(f"load generator failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         check_alive(self.proc, self.log)
-        return json.loads(proc.stdout)
+        after = histogram_totals(self)
+        return json.loads(proc.stdout) | histogram_means(before, after)
 
 
 @contextlib.contextmanager
 def running_server(
-    command: Callable[[int], list[str]], args: argparse.Namespace, tmp: Path, consecutive: int = 1
+    command: Callable[[int], list[str]], args: argparse.Namespace, tmp: Path, workers: int = 0
 ) -> Iterator[Server]:
-    """Start ``command(port)`` on ``--server_cpus``, yield it once ``/ready`` answered 200
-    ``consecutive`` times in a row (several workers: more than one has), then stop it."""
+    """Start ``command(port)`` (a service of ``workers``; 0: an app without ``/metrics``) on
+    ``--server_cpus``, yield it once ``/ready`` answered 200 ``2 x workers - 1`` times in a row
+    (several workers: more than one has), then stop it."""
     port, log = free_port(), tmp / f"server-{next(_SERVERS)}.log"
     url, argv = f"http://127.0.0.1:{port}", command(port)
     progress(f"start: {shlex.join(argv[1:])}")
@@ -193,7 +202,7 @@ def running_server(
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline, streak = time.monotonic() + args.startup_timeout, 0
-        while streak < consecutive:
+        while streak < max(1, 2 * workers - 1):
             check_alive(proc, log, "exited while starting")
             if time.monotonic() > deadline:
                 raise ServerError(f"{url} not ready after {args.startup_timeout:.0f} s, see {log}")
@@ -207,7 +216,7 @@ def running_server(
             streak = 0
             time.sleep(0.2)
         progress("ready")
-        yield Server(proc, url, log)
+        yield Server(proc, url, log, workers)
     finally:
         proc.terminate()
         try:
@@ -245,18 +254,36 @@ def run_wrk(
     return parse_wrk(proc.stdout) | {"server_cpu_s": server, "client_cpu_s": client, "wall_s": wall}
 
 
-def batch_totals(url: str, workers: int) -> tuple[float, float]:
-    """``(sum, count)`` of the ``tweetcls_batch_size`` histogram of ``/metrics``: each worker
-    keeps its own, so the distinct figures of ``8 x workers`` scrapes are summed."""
+def histogram_totals(server: Server) -> Counter[str]:
+    """``/metrics``' sums and counts of the batch size (``batch_sum``, ``batch_count``) and of
+    each stage (``model_sum``, ...), over all workers (the distinct figures of 8 scrapes each);
+    none for a server without ``/metrics`` (``workers`` 0)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     seen = set()
-    for _ in range(8 * workers if workers > 1 else 1):
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            families = text_string_to_metric_families(answer.read().decode())
-        values = {sample.name: sample.value for family in families for sample in family.samples}
-        seen.add(tuple(values[f"tweetcls_batch_size_{k}"] for k in ("sum", "count")))
-    return sum(s for s, _ in seen), sum(c for _, c in seen)
+    for _ in range(8 * server.workers if server.workers > 1 else server.workers):
+        try:
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+                families = list(text_string_to_metric_families(answer.read().decode()))
+        except OSError as err:  # a live server that does not answer: its log says why
+            check_alive(server.proc, server.log)
+            raise ServerError(f"GET /metrics: {err}; log:\n{log_tail(server.log)}") from None
+        values = {
+            HISTOGRAMS[f.name].format(**s.labels) + s.name.removeprefix(f.name): s.value
+            for f in families if f.name in HISTOGRAMS
+            for s in f.samples if s.name.endswith(("_sum", "_count"))
+        }  # fmt: skip
+        seen.add(frozenset(values.items()))
+    return sum((Counter(dict(values)) for values in seen), Counter())
+
+
+def histogram_means(before: Counter[str], after: Counter[str]) -> Row:
+    """The mean micro-batch (None: no model call) and milliseconds per stage (``stage_ms``)
+    between two :func:`histogram_totals`."""
+    d = after - before  # the stages that ran
+    stages = {st: 1000 * d[f"{st}_sum"] / d[f"{st}_count"] for st in STAGES if d[f"{st}_count"]}
+    batch = d["batch_sum"] / d["batch_count"] if d["batch_count"] else None
+    return {"mean_batch": batch, "stage_ms": stages}
 
 
 def load_result(
@@ -271,6 +298,7 @@ def load_result(
     row |= {"server_cpu": raw["server_cpu_s"] / raw["wall_s"]}
     row |= {"client_cpu": raw["client_cpu_s"] / raw["wall_s"], "backend": backend}
     row |= {"config": config.label, "clients": clients} | LOAD_LATER
+    row |= {key: raw.get(key) for key in ("mean_batch", "stage_ms")}
     if requests:
         row["server_cpu_s_per_request"] = raw["server_cpu_s"] / requests
     if reference:
@@ -426,6 +454,7 @@ def open_run(label: str, rate: float, max_queue: int | None, raw: Row) -> Row:
     run |= {k: raw[k] for k in ("server_cpu", "client_cpu")}
     run |= {"label": label, "rate": rate, "max_queue": max_queue}
     run |= {k: raw[k] for k in ("sent", "late", "dropped", "shed", "retry_after")}
+    run |= {k: raw.get(k) for k in ("mean_batch", "stage_ms")}
     factor, plus_ms = TARGETS["capacity_p50_growth"]
     grew = last > factor * first + plus_ms
     if run["errors"] or not run["requests"] or not p99 <= TARGETS["capacity_p99_ms"] or grew:
@@ -586,30 +615,17 @@ def service_configs(args: argparse.Namespace) -> list[ServiceConfig]:
     return [ServiceConfig(w, tokens[b], t, e) for w, b, t, e in grid]
 
 
-def closed_loop(
-    args: argparse.Namespace, server: Server, tmp: Path, workers: int = 0
-) -> list[tuple[int, Row, float | None]]:
-    """``(clients, wrk's raw results, the mean batch or None)`` per ``--clients``; ``workers``
-    0: a server without ``/metrics``."""
+def closed_loop(args: argparse.Namespace, server: Server, tmp: Path) -> list[tuple[int, Row]]:
+    """``(clients, wrk's raw results with :func:`histogram_means`)`` per ``--clients``."""
     out, url, pid, bodies = [], server.url, server.proc.pid, tmp / "bodies.jsonl"
-
-    def totals() -> tuple[float, float]:
-        try:
-            return batch_totals(f"{url}/metrics", workers) if workers else (0.0, 0.0)
-        except OSError as err:  # a live server that does not answer: its log says why
-            check_alive(server.proc, server.log)
-            tail = log_tail(server.log)
-            raise ServerError(f"GET {url}/metrics: {err}; server log:\n{tail}") from None
 
     for clients in args.clients:
         if round(args.warmup) > 0:
             run_wrk(f"{url}/predict", bodies, clients, round(args.warmup), args, pid)
-        before = totals()
+        before = histogram_totals(server)
         raw = run_wrk(f"{url}/predict", bodies, clients, max(1, round(args.duration)), args, pid)
         check_alive(server.proc, server.log)
-        after = totals()
-        calls = after[1] - before[1]
-        out.append((clients, raw, (after[0] - before[0]) / calls if calls > 0 else None))
+        out.append((clients, raw | histogram_means(before, histogram_totals(server))))
     return out
 
 
@@ -631,15 +647,13 @@ def measure_service(
             database = f"sqlite:///{tmp}/requests-{next(_SERVERS)}.db"
             return serve_command(args.model, backend, port, database, extra, config, max_queue)
 
-        return running_server(command, args, tmp, consecutive=2 * config.workers - 1)
+        return running_server(command, args, tmp, config.workers)
 
     rows: list[Row] = []
     reference = report["reference_best"].get(backend, {}).get("tweets_per_s")
     with server() as main:
-        runs = [] if args.skip_closed_loop else closed_loop(args, main, tmp, config.workers)
-        for clients, raw, mean_batch in runs:
-            rows.append(load_result(backend, config, clients, raw, reference))
-            rows[-1] |= {"mean_batch": mean_batch, "repeat": repeat}
+        for clients, raw in [] if args.skip_closed_loop else closed_loop(args, main, tmp):
+            rows.append(load_result(backend, config, clients, raw, reference) | {"repeat": repeat})
         if args.open_loop and repeat == 0:
             drive = functools.partial(main.drive, args, bodies)
             report["open_loop"].append(result := open_loop(backend, config.label, drive, args))
@@ -702,7 +716,7 @@ def run(args: argparse.Namespace) -> Row:
                 measure_service(report, args, backend, config, tweets, tmp, repeat)
             if args.baseline:
                 with running_server(baseline_command, args, tmp) as app:
-                    for clients, raw, _ in closed_loop(args, app, tmp):
+                    for clients, raw in closed_loop(args, app, tmp):
                         row = load_result("minimal", ServiceConfig(), clients, raw)
                         report["minimal"].append(row | {"config": "minimal app", "repeat": repeat})
     report["baseline"] = baseline_rows(report["load"], report["minimal"])

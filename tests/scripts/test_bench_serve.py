@@ -36,6 +36,7 @@ LOAD_FIELDS = {
     "req_per_s", "p50_ms", "p95_ms", "p99_ms", "server_cpu", "client_cpu",
     "reference_tweets_per_s", "ratio", "meets_target", "mean_batch", "server_cpu_s_per_request",
     "matched_tweets_per_s", "matched_ratio", "backend_cpu_s_per_tweet", "cpu_ratio", "repeat",
+    "stage_ms",
 }  # fmt: skip
 needs_wrk = pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk not found (apt-get install wrk; install.sh does)"
@@ -169,6 +170,9 @@ def test_benchmark_runs_on_the_tiny_bundle(
     assert row["reference_tweets_per_s"] == best["tweets_per_s"]
     assert row["ratio"] == row["req_per_s"] / best["tweets_per_s"]
     assert 1 <= row["mean_batch"] <= 2  # 2 clients: micro-batches of 1 or 2 tweets
+    stages = row["stage_ms"]  # the service's own histograms over the run, mean ms per stage
+    assert {"queue", "dispatch", "tokenize", "model", "answer"} <= set(stages), stages
+    assert all(ms >= 0 for ms in stages.values()) and stages["model"] > 0
     (matched,) = report["matched"]
     assert (matched["processes"], matched["threads"], matched["clients"]) == (1, 1, 2)
     assert (matched["batch"], matched["sorted"], matched["max_batch_tokens"]) == (
@@ -184,6 +188,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     # --baseline: the minimal app at the same client count
     (minimal,) = report["minimal"]
     assert (minimal["backend"], minimal["clients"], minimal["errors"]) == ("minimal", 2, 0)
+    assert minimal["mean_batch"] is None and minimal["stage_ms"] == {}  # it has no /metrics
     (base,) = report["baseline"]
     assert base["service_req_per_s"] == row["req_per_s"]
     assert base["minimal_req_per_s"] == minimal["req_per_s"] > 0
@@ -198,6 +203,8 @@ def test_benchmark_runs_on_the_tiny_bundle(
     capacity = open_loop["capacity_rate"]
     assert capacity == max((s["rate"] for s in steps if s["outcome"] == "pass"), default=0.0)
     assert open_loop["limited_by"] in {"service", "generator", "max-rate"}
+    for step in steps:  # each run with the server's histograms over it
+        assert step["mean_batch"] >= 1 and step["stage_ms"]["model"] > 0
     if capacity > 0:
         runs, runs_labels = open_loop["runs"], ["50%", "80%", "150%"]
         assert [r["label"] for r in runs] == runs_labels
@@ -306,12 +313,24 @@ def test_a_live_server_that_refuses_fails_with_its_log(bench: ModuleType, tmp_pa
     log = tmp_path / "server.log"
     log.write_text("INFO: started\nERROR: worker 7 exited (-9): restarting\n")
     with subprocess.Popen(["sleep", "30"]) as proc:  # alive, listening nowhere
-        server = bench.Server(proc, f"http://127.0.0.1:{free_port()}", log)
+        server = bench.Server(proc, f"http://127.0.0.1:{free_port()}", log, workers=2)
         try:
             with pytest.raises(bench.ServerError, match=r"(?s)/metrics: .*worker 7 exited"):
-                bench.closed_loop(args, server, tmp_path, workers=2)
+                bench.closed_loop(args, server, tmp_path)
         finally:
             proc.kill()
+
+
+#: ``/metrics`` of a server whose one worker made 4 model calls of 12 tweets in 20 ms.
+METRICS = b"""# TYPE tweetcls_batch_size histogram
+tweetcls_batch_size_bucket{le="+Inf"} 4.0
+tweetcls_batch_size_count 4.0
+tweetcls_batch_size_sum 12.0
+# TYPE tweetcls_stage_duration_seconds histogram
+tweetcls_stage_duration_seconds_bucket{le="+Inf",stage="model"} 4.0
+tweetcls_stage_duration_seconds_count{stage="model"} 4.0
+tweetcls_stage_duration_seconds_sum{stage="model"} 0.02
+"""
 
 
 @needs_wrk
@@ -333,7 +352,7 @@ def test_wrk_rotates_over_the_bodies_and_metrics_give_the_batch_size(
             self.answer(b'{"label": 1}', 503 if body == b'{"text": "a"}' else 200)
 
         def do_GET(self) -> None:
-            self.answer(b"# HELP x\ntweetcls_batch_size_sum 12.0\ntweetcls_batch_size_count 4.0\n")
+            self.answer(METRICS)
 
         def answer(self, body: bytes, status: int = 200) -> None:
             self.send_response(status)
@@ -352,8 +371,12 @@ def test_wrk_rotates_over_the_bodies_and_metrics_give_the_batch_size(
     args = bench.build_parser().parse_args(["--model", "m"])
     try:
         raw = bench.run_wrk(f"{url}/predict", tmp_path / "bodies.jsonl", 2, 1, args, os.getpid())
-        assert bench.batch_totals(f"{url}/metrics", 1) == (12.0, 4.0)
-        assert bench.batch_totals(f"{url}/metrics", 2) == (12.0, 4.0)  # one worker, seen 16 times
+        totals = bench.histogram_totals(bench.Server(None, url, tmp_path / "log", workers=1))
+        assert totals == {"batch_sum": 12, "batch_count": 4, "model_sum": 0.02, "model_count": 4}
+        twice = bench.Server(None, url, tmp_path / "log", workers=2)  # one worker, seen 16 times
+        assert bench.histogram_totals(twice) == totals
+        means = bench.histogram_means(Counter({"batch_sum": 2.0, "batch_count": 1.0}), totals)
+        assert means == {"mean_batch": 10 / 3, "stage_ms": {"model": 5.0}}
     finally:
         server.shutdown()
         server.server_close()
