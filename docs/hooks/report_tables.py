@@ -489,6 +489,16 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "out-of-fold (`tweetcls ablation`)",
         render_ablation,
     ),
+    "optimisation.json": (
+        "The optimisation levers one at a time, each fold scored by its final weights: MiniLM, "
+        "5-fold out-of-fold (`tweetcls ablation`)",
+        render_ablation,
+    ),
+    "averaging.json": (
+        "Weight averaging on top of the default recipe: MiniLM, 5-fold out-of-fold "
+        "(`tweetcls ablation`)",
+        render_ablation,
+    ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
     "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
     "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),

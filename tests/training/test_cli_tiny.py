@@ -132,6 +132,13 @@ def test_print_config(capsys):
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["pretrained_model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert printed["checkpoint"]["monitor"] == "val/f1"
+    # the recipe chosen out of fold: mean-pooling head at its own learning rate, layer decay
+    model = printed["model"]
+    assert (model["pooling"], model["head_learning_rate"], model["layer_decay"]) == (
+        "mean",
+        1e-3,
+        0.9,
+    )
 
 
 @pytest.mark.parametrize("command", ["validate", "test", "predict"])
