@@ -485,8 +485,8 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         render_ablation,
     ),
     "head.json": (
-        "The mean-pooling head alone, each fold scored by its final weights: MiniLM, 5-fold "
-        "out-of-fold (`tweetcls ablation`)",
+        "The recipe of 2026-12-04 against the one before, each fold scored by its final "
+        "weights: MiniLM, 5-fold out-of-fold (`tweetcls ablation`)",
         render_ablation,
     ),
     "optimisation.json": (
