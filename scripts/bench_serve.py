@@ -73,7 +73,7 @@ FIXED = {
 }  # fmt: skip
 #: The fields of a closed-loop row known only later (None until then), and its repeat.
 LOAD_LATER = dict.fromkeys(
-    ("reference_tweets_per_s", "ratio", "meets_target", "mean_batch", "server_cpu_s_per_request",
+    ("reference_tweets_per_s", "ratio", "meets_target", "server_cpu_s_per_request",
      "matched_tweets_per_s", "matched_ratio", "backend_cpu_s_per_tweet", "cpu_ratio")
 ) | {"repeat": 0}  # fmt: skip
 _STARTED, _SERVERS = time.monotonic(), itertools.count()
