@@ -129,6 +129,22 @@ def test_int8_keeps_only_the_feed_forward_down_projections_in_fp32(tiny_bundle):
     assert len(quantized) == 2 * 5 + 2
 
 
+def test_int8_weights_use_seven_bits(tiny_bundle):
+    """Weights in [-64, 64]: without VNNI the 16-bit pair sums of uint8 activations times these
+    weights cannot saturate (255 * 64 * 2 < 32767), so every x86 CPU computes the same int8
+    model (docs/serving.md, "Why 7 bits")."""
+    info = json.loads((tiny_bundle / "serving.json").read_text())
+    assert info["quantization"]["reduce_range"] is True
+    int8 = onnx.load(str(tiny_bundle / "onnx" / "model.int8.onnx"), load_external_data=False)
+    weights = [
+        onnx.numpy_helper.to_array(t)
+        for t in int8.graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("_quantized")
+    ]  # the zero points beside them are int8 too
+    assert len(weights) == 2 * 5 + 2  # one per quantized MatMul (see the test above)
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
+
+
 def test_f1_guard_fails_and_leaves_nothing(
     tiny_bundle, processed_dir, tmp_path, monkeypatch, capsys
 ):

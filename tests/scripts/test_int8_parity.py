@@ -16,11 +16,11 @@ def test_int8_variants_are_scored_against_fp32(
     proc = run_script(
         "int8_parity",
         "--bundle", str(tiny_bundle), "--data", str(processed_dir / "val.csv"), "--limit", "24",
-        "--reps", "2", "--variants", "shipped", "reduce_range", "--json", str(out),
+        "--reps", "2", "--variants", "shipped", "full_range", "--json", str(out),
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["tweets"] == 24
-    assert list(report["variants"]) == ["fp32", "shipped", "reduce_range"]
+    assert list(report["variants"]) == ["fp32", "shipped", "full_range"]
     fp32 = report["variants"]["fp32"]
     assert fp32["agreement"] == 1.0 and fp32["max_abs_prob_diff"] == 0.0
     for row in report["variants"].values():
@@ -30,4 +30,4 @@ def test_int8_variants_are_scored_against_fp32(
     assert "AVX2" in report["simd_features"]  # every host this project supports has it
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("CPU features seen:")
-    assert [line.split()[0] for line in lines[2:]] == ["fp32", "shipped", "reduce_range"]
+    assert [line.split()[0] for line in lines[2:]] == ["fp32", "shipped", "full_range"]

@@ -8,19 +8,22 @@ from typing import Any
 
 from tweetcls.core.logs import quiet_loggers
 
-#: quantize_dynamic settings: QInt8 weights, one scale per output channel, for the encoder's
-#: ``MatMul``s except the feed-forward down-projections (the ``MatMul``s fed by ``Gelu``, whose
-#: long-tailed activations lose the most in per-tensor uint8); those, the ``Gemm`` head and the
-#: ``Gather`` embeddings stay fp32. Validation F1 of int8 on the pipeline's MiniLM (PyTorch
-#: 0.8020, threshold 0.610, 750 tweets): per-channel + reduce_range 0.7900, per-channel 0.7954,
-#: uint8 weights per-channel 0.7953, per-tensor uint8 0.7915, per-channel with the last layer
-#: in fp32 0.7887, per-channel with the down-projections in fp32 0.8000 (chosen; agreement
-#: 0.9947, 70 MB instead of 59 MB, same batch-1 latency on this AVX2 CPU).
+#: quantize_dynamic settings: QInt8 weights in 7 bits (``reduce_range``), one scale per output
+#: channel, for the encoder's ``MatMul``s except the feed-forward down-projections (the
+#: ``MatMul``s fed by ``Gelu``, whose long-tailed activations lose the most); those, the ``Gemm``
+#: head and the ``Gather`` embeddings stay fp32. 7-bit weights are what make int8 hold on every
+#: x86 CPU: without VNNI, ONNX Runtime multiplies uint8 activations by int8 weights with
+#: ``vpmaddubsw``, whose 16-bit pair sums saturate for 8-bit weights (255 * 127 * 2 > 32767) but
+#: not for 7-bit ones (255 * 64 * 2 < 32767), so AVX2-only and VNNI CPUs compute the same
+#: integers. Measured natively on an AVX2-only AMD EPYC (F1 against fp32, label agreement):
+#: MPNet (300 held-out tweets) 8-bit 0.2278 against 0.7838 (0.587), 7-bit 0.7964 (0.977);
+#: MiniLM (691 validation tweets) 8-bit 0.7964 against 0.7942 (0.9855), 7-bit 0.7904 (0.9855);
+#: batch-1 latency +1-2% (docs/serving.md, "Why 7 bits").
 QUANTIZATION = {
     "weight_type": "QInt8",
     "op_types_to_quantize": ["MatMul"],
     "per_channel": True,
-    "reduce_range": False,
+    "reduce_range": True,
     "fp32_matmuls_fed_by": ["Gelu"],
 }
 
