@@ -13,6 +13,7 @@ are those CPUID shows the process, an emulated CPU's under qemu::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
             if VARIANTS[name] is not None:
                 path = Path(tmp) / f"{name}.onnx"
                 quantize(fp32_path, path, {**QUANTIZATION, **VARIANTS[name]})
-            engines[name] = load_backend(bundle, "onnx", threads=1)
+            engines[name] = copy.copy(engines["fp32"])  # its tokenizer, another model
             engines[name].session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )

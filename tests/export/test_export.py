@@ -23,6 +23,9 @@ from tweetcls.core.provenance import provenance
 from tweetcls.data.preprocess import read_processed
 
 METRICS = ("f1", "precision", "recall", "accuracy", "agreement", "max_abs_prob_diff")
+#: Weight MatMuls the tiny model's int8 file quantizes: q, k, v, attention output and
+#: up-projection of each of its 2 layers, and the classifier head's dense and out_proj.
+QUANTIZED_MATMULS = 2 * 5 + 2
 
 
 def export_args(model, out, data_dir, report, *extra):
@@ -124,9 +127,8 @@ def test_int8_keeps_only_the_feed_forward_down_projections_in_fp32(tiny_bundle):
     int8_ops = {node.name: node.op_type for node in int8.graph.node}
     assert all(int8_ops[name] == "MatMul" for name in kept)
     quantized = [op for op in int8_ops.values() if op in ("MatMulInteger", "DynamicQuantizeMatMul")]
-    # q, k, v, attention output and up-projection of each of the 2 layers, and the classifier
-    # head's dense and out_proj; attention's activation-by-activation products stay MatMul
-    assert len(quantized) == 2 * 5 + 2
+    # attention's activation-by-activation products stay MatMul
+    assert len(quantized) == QUANTIZED_MATMULS
 
 
 def test_int8_weights_use_seven_bits(tiny_bundle):
@@ -141,7 +143,7 @@ def test_int8_weights_use_seven_bits(tiny_bundle):
         for t in int8.graph.initializer
         if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("_quantized")
     ]  # the zero points beside them are int8 too
-    assert len(weights) == 2 * 5 + 2  # one per quantized MatMul (see the test above)
+    assert len(weights) == QUANTIZED_MATMULS
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
 
 
