@@ -504,6 +504,11 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "(`tweetcls ablation`)",
         render_ablation,
     ),
+    "clipping.json": (
+        "Gradient clipping on top of the default recipe: MiniLM, 5-fold out-of-fold "
+        "(`tweetcls ablation`)",
+        render_ablation,
+    ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
     "kfold_mpnet.json": ("Cross-validation: MPNet (`tweetcls kfold`)", render_kfold),
     "ensemble.json": ("Ensemble (`tweetcls ensemble`)", render_ensemble),
