@@ -499,14 +499,9 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         "(`tweetcls ablation`)",
         render_ablation,
     ),
-    "step_size.json": (
-        "Learning rate and batch size against the default recipe: MiniLM, 5-fold out-of-fold "
-        "(`tweetcls ablation`)",
-        render_ablation,
-    ),
-    "clipping.json": (
-        "Gradient clipping on top of the default recipe: MiniLM, 5-fold out-of-fold "
-        "(`tweetcls ablation`)",
+    "default_settings.json": (
+        "Learning rate, batch size and gradient clipping against the default recipe: MiniLM, "
+        "5-fold out-of-fold (`tweetcls ablation`)",
         render_ablation,
     ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
