@@ -500,8 +500,8 @@ REPORT_FILES: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         render_ablation,
     ),
     "default_settings.json": (
-        "Learning rate, batch size and gradient clipping against the default recipe: MiniLM, "
-        "5-fold out-of-fold (`tweetcls ablation`)",
+        "Learning rate, batch size, gradient clipping and layer decay against the default "
+        "recipe: MiniLM, 5-fold out-of-fold (`tweetcls ablation`)",
         render_ablation,
     ),
     "kfold.json": ("Cross-validation: MiniLM (`tweetcls kfold`)", render_kfold),
