@@ -2,8 +2,10 @@
 
 Each variant (``export.quantize.quantize`` with one setting changed from the shipped one) is
 scored against fp32: F1, label agreement, largest probability difference, batch-1 latency
-(every model in each of ``--rounds`` rounds, their order rotated). The SIMD features recorded
-are those CPUID shows the process, an emulated CPU's under qemu::
+(every model in each of ``--rounds`` rounds, their order rotated). ``exact`` is the shipped
+model with every integer product computed exactly (in float64): the integers a CPU with VNNI
+computes, so that any host shows what the bundle scores on one (qemu emulates no VNNI). The
+SIMD features recorded are those CPUID shows the process, an emulated CPU's under qemu::
 
     python scripts/int8_parity.py --bundle runs/pipeline/serving --json reports/int8/native.json
     qemu-x86_64 -cpu Haswell-noTSX .venv/bin/python scripts/int8_parity.py \\
@@ -18,6 +20,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +36,43 @@ VARIANTS = {
     "uint8_weights": {"weight_type": "QUInt8", "reduce_range": False},
     "per_tensor": {"per_channel": False},
     "all_matmuls": {"fp32_matmuls_fed_by": []},
+    "exact": None,  # the shipped model, its integer products exact: see exact_integers
 }
+
+
+def exact_integers(source: Path, target: Path) -> Path:
+    """``source`` with each ``MatMulInteger`` as float64 ``(A - a0) @ (B - b0)`` cast to int32:
+    the exact sums that VNNI's ``vpdpbusd`` accumulates and AVX2's 16-bit pairs may saturate."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(source))
+    nodes, made = [], set()
+
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        if output not in made:  # an input may feed several products (Q, K and V)
+            nodes.append(helper.make_node(op, inputs, [output], **attrs))
+            made.add(output)
+        return output
+
+    for original in model.graph.node:
+        if original.op_type != "MatMulInteger":
+            nodes.append(original)
+            continue
+        a, b, a_zero, b_zero = [*original.input, "", ""][:4]
+        centred = []
+        for value, zero in ((a, a_zero), (b, b_zero)):
+            wide = node("Cast", [value], f"{value}:f64", to=TensorProto.DOUBLE)
+            if zero:
+                wide_zero = node("Cast", [zero], f"{zero}:f64", to=TensorProto.DOUBLE)
+                wide = node("Sub", [wide, wide_zero], f"{value}-{zero}:f64")
+            centred.append(wide)
+        product = node("MatMul", centred, f"{original.output[0]}:f64")
+        node("Cast", [product], original.output[0], to=TensorProto.INT32)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(target))
+    return target
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -67,7 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants:
             path = bundle.backend_file("onnx-int8")
-            if VARIANTS[name] is not None:
+            if name == "exact":
+                path = exact_integers(path, Path(tmp) / "exact.onnx")
+            elif VARIANTS[name] is not None:
                 path = Path(tmp) / f"{name}.onnx"
                 quantize(fp32_path, path, {**QUANTIZATION, **VARIANTS[name]})
             engines[name] = copy.copy(engines["fp32"])  # its tokenizer, another model
