@@ -7,9 +7,9 @@ size (its mean: no jitter, so the figures are a floor). For each cap: the ideal 
 ``b / cost(b)`` for ``b`` up to the cap), the p50 and p99 at ``--loads`` of it and at ``--rates``
 (req/s, e.g. the service's measured 80%), and how much faster the model would have to be for the
 p99 at ``--target_load`` to meet ``--target_ms`` (time scales with the costs, so that is their
-ratio). The costs are measured in this process with ``--threads`` threads, batches drawn at
-random from the validation tweets and run as the service runs them (sorted and chunked under
-``--max_batch_tokens``)::
+ratio). The costs are measured in this process with ``--threads`` threads, in rounds of one
+batch per size, each drawn at random from the validation tweets and run as the service runs
+them (sorted and chunked under ``--max_batch_tokens``)::
 
     python scripts/latency_bound.py --model runs/pipeline/serving --max_batch_size 1 2 4 32 \\
         --rates 140.5 --json reports/serving/latency_bound.json
@@ -34,25 +34,25 @@ from _bench_common import host_info, log, positive_int, print_table
 def batch_costs(
     engine: Any, frame: pd.DataFrame, sizes: list[int], reps: int, max_batch_tokens: int
 ) -> dict[int, float]:
-    """Mean seconds of ``engine.score`` on ``reps`` seeded random batches of each of ``sizes``
-    tweets of ``frame``."""
+    """Mean seconds of ``engine.score`` on seeded random batches of each of ``sizes`` tweets of
+    ``frame``: ``reps`` rounds of one batch per size (a machine whose speed drifts affects all
+    sizes alike, so the costs' shape holds)."""
     from tweetcls.inference.base import frame_inputs
 
     texts, keywords = frame_inputs(frame)
     rng = np.random.default_rng(0)
     for i in range(min(10, len(texts))):  # warm-up
         engine.score(texts[i : i + 1], keywords[i : i + 1])
-    costs = {}
-    for size in sizes:
-        seconds = []
-        for _ in range(reps):
+    seconds: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(reps):
+        for size in sizes:
             batch = rng.choice(len(texts), size, replace=False)
             inputs = [texts[i] for i in batch], [keywords[i] for i in batch]
             start = time.perf_counter()
             engine.score(*inputs, max_batch_tokens=max_batch_tokens)
-            seconds.append(time.perf_counter() - start)
-        costs[size] = float(np.mean(seconds))
-        log(f"batch {size}: {costs[size] * 1000:.2f} ms")
+            seconds[size].append(time.perf_counter() - start)
+    costs = {size: float(np.mean(times)) for size, times in seconds.items()}
+    log(" ".join(f"{size}: {cost * 1000:.2f} ms" for size, cost in costs.items()))
     return costs
 
 
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     add("--data", default="data/processed/val.csv", help="tweets (text, keyword columns)")
     add("--max_batch_size", type=positive_int, nargs="+", default=[1, 2, 4, 32])
     add("--max_batch_tokens", type=int, default=512, help="as the service's (0: one run)")
-    add("--reps", type=positive_int, default=50, help="timed batches per size")
+    add("--reps", type=positive_int, default=100, help="rounds of one batch per size")
     add("--loads", type=float, nargs="+", default=[0.5, 0.8], help="shares of the capacity")
     add("--rates", type=float, nargs="*", default=[], help="also at these req/s")
     add("--target_load", type=float, default=0.8)
