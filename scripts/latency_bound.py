@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from jsonargparse.typing import PositiveFloat, PositiveInt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import host_info, log, positive_int, print_table
+from _bench_common import host_info, log, print_table
 
 
 def batch_costs(
@@ -81,24 +82,28 @@ def main(argv: list[str] | None = None) -> dict:
     add = parser.add_argument
     add("--model", required=True, help="serving bundle directory")
     add("--backend", default="onnx-int8")
-    add("--threads", type=positive_int, default=None, help="intra-op threads (default: all)")
+    add("--threads", type=PositiveInt, default=None, help="intra-op threads (default: all)")
     add("--data", default="data/processed/val.csv", help="tweets (text, keyword columns)")
-    add("--max_batch_size", type=positive_int, nargs="+", default=[1, 2, 4, 32])
+    add("--max_batch_size", type=PositiveInt, nargs="+", default=[1, 2, 4, 32])
     add("--max_batch_tokens", type=int, default=512, help="as the service's (0: one run)")
-    add("--reps", type=positive_int, default=100, help="rounds of one batch per size")
-    add("--loads", type=float, nargs="+", default=[0.5, 0.8], help="shares of the capacity")
-    add("--rates", type=float, nargs="*", default=[], help="also at these req/s")
-    add("--target_load", type=float, default=0.8)
-    add("--target_ms", type=float, default=50.0)
-    add("--seconds", type=float, default=600.0, help="simulated seconds per rate")
+    add("--reps", type=PositiveInt, default=100, help="rounds of one batch per size")
+    add("--loads", type=PositiveFloat, nargs="+", default=[0.5, 0.8], help="shares of capacity")
+    add("--rates", type=PositiveFloat, nargs="*", default=[], help="also at these req/s")
+    add("--target_load", type=PositiveFloat, default=0.8)
+    add("--target_ms", type=PositiveFloat, default=50.0)
+    add("--seconds", type=PositiveFloat, default=600.0, help="simulated seconds per rate")
     add("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     from tweetcls.core.atomic import write_text
     from tweetcls.core.bundle import load_bundle
+    from tweetcls.core.errors import TweetclsError
     from tweetcls.inference.backends import load_backend
 
-    engine = load_backend(load_bundle(args.model), args.backend, args.threads)
-    frame = pd.read_csv(args.data, keep_default_na=False)
+    try:
+        engine = load_backend(load_bundle(args.model), args.backend, args.threads)
+        frame = pd.read_csv(args.data, keep_default_na=False)
+    except (TweetclsError, OSError) as err:
+        parser.error(str(err))
     sizes = list(range(1, max(args.max_batch_size) + 1))
     costs = batch_costs(engine, frame, sizes, args.reps, args.max_batch_tokens)
     cost = np.array([0.0, *costs.values()])

@@ -1,16 +1,19 @@
 """``scripts/latency_bound.py``: the simulated server against queueing theory (one tweet per
-batch: Lindley's recursion exactly, the Pollaczek-Khinchine mean), batching under load, then
-the whole script on the tiny bundle."""
+batch: Lindley's recursion exactly, the Pollaczek-Khinchine mean), batching under load, the
+whole script on the tiny bundle, and its message on bad input."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers.paths import ROOT
 from helpers.scripts import import_script
 
 
@@ -69,3 +72,20 @@ def test_script_on_the_tiny_bundle(
         floor = min(costs.values()) * (1 - 1e-9)  # arrival + cost - arrival: rounded
         assert all(at["p99_ms"] >= at["p50_ms"] >= floor for at in row["at"])
     assert report["machine"]["cpu_model"] and "max_batch_size" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "missing-bundle"], "missing-bundle: model directory not found"),
+        (["--model", "m", "--loads", "0"], "argument --loads: invalid PositiveFloat value: '0'"),
+    ],
+)
+def test_bad_input_is_one_message_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "latency_bound.py"), *args, "--json", "out.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"latency_bound.py: error: {message}"
+    assert not (tmp_path / "out.json").exists()
