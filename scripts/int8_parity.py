@@ -20,7 +20,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,43 +35,8 @@ VARIANTS = {
     "uint8_weights": {"weight_type": "QUInt8", "reduce_range": False},
     "per_tensor": {"per_channel": False},
     "all_matmuls": {"fp32_matmuls_fed_by": []},
-    "exact": None,  # the shipped model, its integer products exact: see exact_integers
+    "exact": None,  # the shipped model as a VNNI CPU computes it (quantize.exact_integers)
 }
-
-
-def exact_integers(source: Path, target: Path) -> Path:
-    """``source`` with each ``MatMulInteger`` as float64 ``(A - a0) @ (B - b0)`` cast to int32:
-    the exact sums that VNNI's ``vpdpbusd`` accumulates and AVX2's 16-bit pairs may saturate."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(source))
-    nodes, made = [], set()
-
-    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
-        if output not in made:  # an input may feed several products (Q, K and V)
-            nodes.append(helper.make_node(op, inputs, [output], **attrs))
-            made.add(output)
-        return output
-
-    for original in model.graph.node:
-        if original.op_type != "MatMulInteger":
-            nodes.append(original)
-            continue
-        a, b, a_zero, b_zero = [*original.input, "", ""][:4]
-        centred = []
-        for value, zero in ((a, a_zero), (b, b_zero)):
-            wide = node("Cast", [value], f"{value}:f64", to=TensorProto.DOUBLE)
-            if zero:
-                wide_zero = node("Cast", [zero], f"{zero}:f64", to=TensorProto.DOUBLE)
-                wide = node("Sub", [wide, wide_zero], f"{value}-{zero}:f64")
-            centred.append(wide)
-        product = node("MatMul", centred, f"{original.output[0]}:f64")
-        node("Cast", [product], original.output[0], to=TensorProto.INT32)
-    model.graph.ClearField("node")
-    model.graph.node.extend(nodes)
-    onnx.save(model, str(target))
-    return target
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from tweetcls.core.atomic import write_text
     from tweetcls.core.bundle import load_bundle
-    from tweetcls.export.quantize import QUANTIZATION, quantize
+    from tweetcls.export.quantize import QUANTIZATION, exact_integers, quantize
     from tweetcls.inference.backends import load_backend
     from tweetcls.inference.base import frame_inputs, predict_frame
 

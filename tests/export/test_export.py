@@ -21,6 +21,7 @@ from tweetcls.cli import main
 from tweetcls.core.bundle import BACKEND_FILES, file_sha256
 from tweetcls.core.provenance import provenance
 from tweetcls.data.preprocess import read_processed
+from tweetcls.export.quantize import exact_integers
 
 METRICS = ("f1", "precision", "recall", "accuracy", "agreement", "max_abs_prob_diff")
 #: Weight MatMuls the tiny model's int8 file quantizes: q, k, v, attention output and
@@ -145,6 +146,35 @@ def test_int8_weights_use_seven_bits(tiny_bundle):
     ]  # the zero points beside them are int8 too
     assert len(weights) == QUANTIZED_MATMULS
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
+
+
+def test_exact_integers_computes_the_products_without_saturation(tmp_path):
+    """One ``MatMulInteger`` whose 16-bit pair sums overflow (255 * 127 * 2 > 32767), its
+    activations and weights feeding a second product too: the rewrite gives numpy's integers."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(200, 256, (3, 64), dtype=np.uint8)
+    weights = rng.choice(np.array([-127, 127], dtype=np.int8), (64, 5))
+    a_zero, w_zero = np.uint8(7), np.zeros(5, dtype=np.int8)
+    init = [
+        numpy_helper.from_array(v, n) for v, n in ((weights, "w"), (a_zero, "a0"), (w_zero, "w0"))
+    ]
+    nodes = [helper.make_node("MatMulInteger", ["a", "w", "a0", "w0"], [y]) for y in ("y", "z")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("a", TensorProto.UINT8, [3, 64])],
+        [helper.make_tensor_value_info(y, TensorProto.INT32, [3, 5]) for y in ("y", "z")], init,
+    )  # fmt: skip
+    source = tmp_path / "product.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), source)
+    exact = exact_integers(source, tmp_path / "exact.onnx")
+    model = onnx.load(str(exact))
+    assert "MatMulInteger" not in {n.op_type for n in model.graph.node}
+    onnx.checker.check_model(model)
+    y, z = ort.InferenceSession(str(exact)).run(None, {"a": a})
+    expected = (a.astype(np.int64) - 7) @ weights.astype(np.int64)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(z, expected)
 
 
 def test_f1_guard_fails_and_leaves_nothing(

@@ -69,3 +69,39 @@ def quantize(
             extra_options={"MatMulConstBOnly": True},
         )
     return {**settings, "fp32_nodes": excluded}
+
+
+def exact_integers(int8_path: Path, out_path: Path) -> Path:
+    """``int8_path`` as a CPU with VNNI computes it, on any CPU: each ``MatMulInteger`` becomes
+    float64 ``(A - a0) @ (B - b0)`` cast to int32, the exact sums that VNNI's ``vpdpbusd``
+    accumulates (and that AVX2's 16-bit pair sums reach only with 7-bit weights). For checking
+    a bundle on the kind of CPU it is not on (``scripts/int8_parity.py``'s ``exact``)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(int8_path))
+    nodes, made = [], set()
+
+    def node(op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        if output not in made:  # one input may feed several products (Q, K and V)
+            nodes.append(helper.make_node(op, inputs, [output], **attrs))
+            made.add(output)
+        return output
+
+    for original in model.graph.node:
+        if original.op_type != "MatMulInteger":
+            nodes.append(original)
+            continue
+        centred = []
+        for value, zero in zip(original.input[:2], [*original.input[2:], "", ""][:2], strict=True):
+            wide = node("Cast", [value], f"{value}:f64", to=TensorProto.DOUBLE)
+            if zero:
+                zero_wide = node("Cast", [zero], f"{zero}:f64", to=TensorProto.DOUBLE)
+                wide = node("Sub", [wide, zero_wide], f"{value}-{zero}:f64")
+            centred.append(wide)
+        product = node("MatMul", centred, f"{original.output[0]}:f64")
+        node("Cast", [product], original.output[0], to=TensorProto.INT32)
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    onnx.save(model, str(out_path))
+    return out_path
