@@ -2,8 +2,9 @@
 
 Per backend: batch-1 model latency, the backend alone (the ideal reference), the service per
 configuration under wrk's closed loop beside the backend fed its micro-batches (the matched
-reference), a minimal FastAPI app (``--baseline``) and Poisson arrivals (``--open_loop``); the
-method: docs/serving.md. Prints the main columns; ``--json``: the whole report::
+reference), a minimal FastAPI app (``--baseline``), Poisson arrivals (``--open_loop``) and the
+floor under their latency (``--latency_bound``); the method: docs/serving.md. Prints the main
+columns; ``--json``: the whole report::
 
     python scripts/bench_serve.py --model runs/pipeline/serving --json reports/bench_serve.json
 """
@@ -36,12 +37,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, _serve_workers
+import numpy as np
 from _bench_common import batch1_latency, free_port, host_info, log, print_table
-from _serve_workers import reference, tree_cpu
+from _serve_workers import arrival_offsets, reference, tree_cpu
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 
 from tweetcls.core.atomic import write_text
-from tweetcls.core.bundle import BACKENDS
+from tweetcls.core.bundle import BACKENDS, load_bundle
 from tweetcls.core.errors import ConfigError, TweetclsError
 from tweetcls.serving.batcher import STAGES
 from tweetcls.serving.tweets import Tweet, read_tweets, tweet_body
@@ -69,7 +71,7 @@ TARGETS = {
 FIXED = {
     "tweets": 2000, "latency_rounds": 5, "ramp_factor": 2.0, "pool": 1024, "late_ms": 10.0,
     "server_max_queue": 64, "request_timeout": 10.0, "startup_timeout": 180.0, "wrk": "wrk",
-    "http": "aiohttp",  # the open-loop client
+    "http": "aiohttp", "bound_seconds": 600.0,  # the open-loop client; --latency_bound's time
 }  # fmt: skip
 #: The fields of a closed-loop row known only later (None until then), and its repeat.
 LOAD_LATER = dict.fromkeys(
@@ -413,7 +415,6 @@ def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int
     round (``int8_speedup``, with both)."""
     from transformers.utils import logging as hf_logging
 
-    from tweetcls.core.bundle import load_bundle
     from tweetcls.inference import backends as loader
 
     hf_logging.disable_progress_bar()  # the weight-loading bar of the pytorch backend
@@ -433,13 +434,48 @@ def model_latency(args: argparse.Namespace, tweets: Sequence[Tweet], warmup: int
     return result
 
 
+def simulate(arrivals: Any, cost: Sequence[float], cap: int) -> Any:
+    """Seconds to each answer: a free server takes the waiting tweets (<= cap), busy cost[b]."""
+    done, free, i = np.empty(arrivals.size), 0.0, 0
+    while i < arrivals.size:
+        start = max(free, arrivals[i])
+        j = min(int(np.searchsorted(arrivals, start, side="right")), i + cap)
+        free = done[i:j] = start + cost[j - i]
+        i = j
+    return done - arrivals
+
+
+def latency_bounds(args: argparse.Namespace, tweets: Sequence[Tweet], open_loop: list) -> Row:
+    """Per backend and ``--latency_bound`` cap, an ideal server (:func:`simulate` on the batch costs
+    of a one-worker reference): capacity, p50/p99 ``at`` loads and open-loop rates, speed-up."""
+    report: Row = {"batch_cost_ms": {}, "latency_bound": []}
+    for backend in args.backends:
+        cells = [[b, False, args.max_batch_tokens] for b in range(1, max(args.latency_bound) + 1)]
+        with pinned(args.server_cpus):
+            found = measure(args, backend, tweets, [(1, args.server_threads[0])], cells)
+        cost = [0.0] + [row["batch"] / row["tweets_per_s"] for row in found]
+        report["batch_cost_ms"][backend] = [c * 1000 for c in cost[1:]]
+        runs = [(o["config"], r) for o in open_loop if o["backend"] == backend for r in o["runs"]]
+        for cap in args.latency_bound:
+            capacity = max(b / cost[b] for b in range(1, cap + 1))
+            rates = {x: x * capacity for x in TARGETS["open_loop_loads"] if x <= 1}
+            rates |= {f"{c} {r['label']}": r["rate"] for c, r in runs if r["max_queue"] is None}
+            rows = {}
+            for label, rate in rates.items():
+                arrivals = np.array(arrival_offsets(rate, args.bound_seconds, seed=cap))
+                p50, p99 = np.percentile(simulate(arrivals, cost, cap), [50, 99]) * 1000
+                rows[label] = {"backend": backend, "cap": cap, "capacity": capacity, "at": label}
+                rows[label] |= {"rate": rate, "p50_ms": p50, "p99_ms": p99}
+            needed = rows[TARGETS["open_loop_target_load"]]["p99_ms"] / TARGETS["open_loop_p99_ms"]
+            report["latency_bound"] += [row | {"speedup": needed} for row in rows.values()]
+    return report
+
+
 def open_run(label: str, rate: float, max_queue: int | None, raw: Row) -> Row:
     """An open-loop run's row (the 503s: ``shed``, also errors), its ``outcome`` as a capacity
     step: ``fail`` (errors, p99 over 1 s, or the median latency of the last third of the
     arrivals over 1.5x the first third's + 5 ms), ``generator-limited`` (else, if an arrival
     dropped or over 5% were late) or ``pass``."""
-    import numpy as np
-
     latencies, duration = np.asarray(raw["latencies_ms"], dtype=float), raw["duration_s"]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies.size else [math.nan] * 3
     by_arrival = latencies[np.argsort(raw["due_s"], kind="stable")]
@@ -585,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--skip_latency", action="store_true", help="no batch-1 model latency")
     add("--latency_reps", type=count, default=200, help="timed batch-1 calls per backend")
     add("--open_loop", action="store_true", help="capacity, then 50/80/150%% of it")
+    add("--latency_bound", nargs="+", type=count, help="batch caps of an ideal server to simulate")
     add("--start_rate", type=positive, default=25.0, help="first capacity step, req/s")
     add("--max_rate", type=positive, default=20000.0, help="capacity ceiling, req/s")
     add("--bisect_steps", type=int, default=4, help="capacity bisections after the ramp")
@@ -685,8 +722,6 @@ def predict_body(tweet: Tweet) -> bytes:
 
 def run(args: argparse.Namespace) -> Row:
     """The report of everything the arguments ask for."""
-    from tweetcls.core.bundle import load_bundle
-
     check_args(args)
     version = load_bundle(args.model).version
     tweets = read_tweets(args.data, args.tweets, name=f"--data {args.data}")
@@ -696,7 +731,7 @@ def run(args: argparse.Namespace) -> Row:
     report = {"settings": settings, "machine": host_info(VERSIONS), "targets": TARGETS}
     report |= {"model_latency": [], "int8_speedup": None, "int8_speedup_rounds": []}
     report |= {"reference": [], "matched": [], "reference_best": {}, "load": [], "minimal": []}
-    report |= {"baseline": [], "open_loop": []}
+    report |= {"baseline": [], "open_loop": [], "batch_cost_ms": {}, "latency_bound": []}
     with tempfile.TemporaryDirectory(prefix="bench_serve.") as name:
         tmp = Path(name)
         (tmp / "bodies.jsonl").write_bytes(b"".join(predict_body(t) + b"\n" for t in tweets))
@@ -720,6 +755,7 @@ def run(args: argparse.Namespace) -> Row:
                         row = load_result("minimal", ServiceConfig(), clients, raw)
                         report["minimal"].append(row | {"config": "minimal app", "repeat": repeat})
     report["baseline"] = baseline_rows(report["load"], report["minimal"])
+    report |= latency_bounds(args, tweets, report["open_loop"]) if args.latency_bound else {}
     return report
 
 
@@ -735,14 +771,14 @@ SUMMARY = {
     "open_loop": "backend config label rate:.1f outcome sent:d late:d dropped:d req_per_s:.1f "
     "p50_ms:.1f p99_ms:.1f p50_first_third_ms:.1f p50_last_third_ms:.1f errors:d shed:d "
     "meets_target",
+    "latency_bound": "backend cap:d capacity:.1f at rate:.1f p50_ms:.1f p99_ms:.1f speedup:.2f",
 }
 
 
 def print_summary(report: Row) -> None:
     """Print the tables of :data:`SUMMARY` that have rows (the open loop: every step and run)."""
-    tables = report | {
-        "open_loop": [o | r for o in report["open_loop"] for r in o["steps"] + o["runs"]]
-    }
+    runs = [o | r for o in report["open_loop"] for r in o["steps"] + o["runs"]]
+    tables = report | {"open_loop": runs}
     for key, columns in SUMMARY.items():
         if tables[key]:
             print(f"\n{key}:")

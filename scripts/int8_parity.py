@@ -1,11 +1,10 @@
 """Does int8 hold on this CPU? A bundle's fp32 ONNX model and int8 variants of it, side by side.
 
-Each variant (``export.quantize.quantize`` with one setting changed from the shipped one) is
-scored against fp32: F1, label agreement, largest probability difference, batch-1 latency
-(every model in each of ``--rounds`` rounds, their order rotated). ``exact`` is the shipped
-model with every integer product computed exactly (in float64): the integers a CPU with VNNI
-computes, so that any host shows what the bundle scores on one (qemu emulates no VNNI). The
-SIMD features recorded are those CPUID shows the process, an emulated CPU's under qemu::
+Each variant (``export.quantize.quantize`` with one setting changed from the shipped one;
+``exact``: the shipped model as a VNNI CPU computes it, ``quantize.exact_integers``) is scored
+against fp32: F1, label agreement, largest probability difference, batch-1 latency (every model
+in each of ``--rounds`` rounds, their order rotated). The SIMD features recorded are those CPUID
+shows the process, an emulated CPU's under qemu (which has no VNNI)::
 
     python scripts/int8_parity.py --bundle runs/pipeline/serving --json reports/int8/native.json
     qemu-x86_64 -cpu Haswell-noTSX .venv/bin/python scripts/int8_parity.py \\

@@ -1,10 +1,10 @@
-"""scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend and
-configuration, every section, a second or less each), its ratios and verdicts, its error
-accounting, and wrk with scripts/wrk_predict.lua (skipped without wrk, as the Redis tests skip
-without redis-server); then its parts that need no server: the open-loop capacity search and
-step verdicts, Poisson arrivals, the reference batches, wrk's result line, the configuration
-grid, the baseline ratios and the minimal FastAPI app of --baseline (_serve_workers.py). Last,
-scripts/bench_models.py."""
+"""scripts/bench_serve.py: the full benchmark on the tiny bundle (one backend and configuration,
+every section, a second or less each), its ratios and verdicts, its error accounting, and wrk
+with scripts/wrk_predict.lua (skipped without wrk, as the Redis tests skip without
+redis-server); then its parts that need no server: the open-loop capacity search and step
+verdicts, Poisson arrivals, the ideal server of --latency_bound against queueing theory, the
+reference batches, wrk's result line, the configuration grid, the baseline ratios and the
+minimal FastAPI app of --baseline (_serve_workers.py). Last, scripts/bench_models.py."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from helpers.scripts import import_script
@@ -118,6 +119,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     """Every section once, on the tiny bundle, with a second or less per run: stdout shows
     each table, the JSON holds them, and each ratio is computed from the figures next to it."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setitem(bench.FIXED, "bound_seconds", 5.0)  # simulated per rate
     out = tmp_path / "bench.json"
     returned = bench.main(
         [
@@ -130,12 +132,12 @@ def test_benchmark_runs_on_the_tiny_bundle(
             "--reference_duration", "0.3", "--reference_warmup", "0.1",
             "--baseline",
             "--open_loop", "--start_rate", "40", "--max_rate", "80", "--bisect_steps", "1",
-            "--step_duration", "0.3", "--step_warmup", "0.1",
+            "--step_duration", "0.3", "--step_warmup", "0.1", "--latency_bound", "1", "3",
         ]
     )  # fmt: skip
     printed, report = capsys.readouterr().out, json.loads(out.read_text())
     assert report["load"] == returned["load"] and report["settings"]["json"] == str(out)
-    for table in ("reference:", "load:", "baseline:", "open_loop:"):
+    for table in ("reference:", "load:", "baseline:", "open_loop:", "latency_bound:"):
         assert f"\n{table}\n" in printed
     assert "onnx-int8  w1 requests t1" in printed and "p50_last_third_ms" in printed
 
@@ -217,6 +219,20 @@ def test_benchmark_runs_on_the_tiny_bundle(
         finished = over["requests"] + over["errors"]
         assert open_loop["shed_share"] == (over["shed"] / finished if finished else None)
         assert open_loop["overload_p99_ms"] == over["p99_ms"]
+
+    # --latency_bound: an ideal server on the mean cost of each batch size, at 50/80% of its
+    # capacity and at the open loop's rates up to 100%
+    costs = report["batch_cost_ms"]["onnx-int8"]
+    assert len(costs) == 3 and min(costs) > 0
+    served = [f"w1 requests t1 {r['label']}" for r in open_loop["runs"] if r["max_queue"] is None]
+    for cap in (1, 3):
+        rows = [r for r in report["latency_bound"] if r["cap"] == cap]
+        capacity = max(1000 * b / ms for b, ms in enumerate(costs[:cap], 1))
+        assert [r["at"] for r in rows] == [0.5, 0.8, *served]
+        assert all(r["capacity"] == pytest.approx(capacity) for r in rows)
+        assert [r["rate"] for r in rows[:2]] == pytest.approx([0.5 * capacity, 0.8 * capacity])
+        assert all(r["p99_ms"] >= r["p50_ms"] >= min(costs[:cap]) * (1 - 1e-9) for r in rows)
+        assert {r["speedup"] for r in rows} == {rows[1]["p99_ms"] / 50}
 
     assert report["model_latency"] == [] and report["int8_speedup"] is None
     assert report["targets"]["ratio_to_reference"] == 0.95
@@ -411,6 +427,30 @@ def raw_run(
     raw = {"latencies_ms": latencies, "due_s": due, "failures": {"503": errors} if errors else {}}
     raw |= {"duration_s": 1.0, "server_cpu": 1.0, "client_cpu": 0.1, "sent": 100 + errors}
     return raw | {"late": late, "dropped": dropped, "shed": errors, "retry_after": errors}
+
+
+def arrivals(rate: float, count: int, seed: int = 0) -> np.ndarray:
+    return np.cumsum(np.random.default_rng(seed).exponential(1 / rate, count))
+
+
+def test_one_tweet_per_batch_is_a_single_server_queue(bench: ModuleType) -> None:
+    times, service = arrivals(80.0, 200_000), 0.01  # load 0.8
+    latency = bench.simulate(times, np.array([0.0, service]), cap=1)
+    done = np.empty_like(times)
+    free = 0.0
+    for i, t in enumerate(times):  # Lindley: each starts when it arrives or the last one ends
+        free = done[i] = max(free, t) + service
+    np.testing.assert_allclose(latency, done - times)
+    # M/D/1: mean wait = load * service / (2 * (1 - load)) = 20 ms, so 30 ms in all
+    assert latency.mean() == pytest.approx(0.030, rel=0.05)
+
+
+def test_batches_grow_with_load_and_beat_one_at_a_time(bench: ModuleType) -> None:
+    cost = np.array([0.0, 0.010, 0.012, 0.014, 0.016])  # a batch of 4 costs 1.6x one tweet
+    times = arrivals(95.0, 50_000)  # load 0.95 one at a time
+    batched, single = bench.simulate(times, cost, cap=4), bench.simulate(times, cost, cap=1)
+    assert np.percentile(batched, 99) < np.percentile(single, 99) / 2
+    assert np.all(batched >= cost[1] - 1e-12)  # nothing answers faster than the model runs
 
 
 def test_step_outcomes(bench: ModuleType) -> None:
