@@ -71,7 +71,7 @@ TARGETS = {
 FIXED = {
     "tweets": 2000, "latency_rounds": 5, "ramp_factor": 2.0, "pool": 1024, "late_ms": 10.0,
     "server_max_queue": 64, "request_timeout": 10.0, "startup_timeout": 180.0, "wrk": "wrk",
-    "http": "aiohttp", "bound_seconds": 600.0,  # the open-loop client; --latency_bound's time
+    "http": "aiohttp", "bound_rounds": 10, "bound_seconds": 600.0,  # open-loop client; ideal server
 }  # fmt: skip
 #: The fields of a closed-loop row known only later (None until then), and its repeat.
 LOAD_LATER = dict.fromkeys(
@@ -446,14 +446,15 @@ def simulate(arrivals: Any, cost: Sequence[float], cap: int) -> Any:
 
 
 def latency_bounds(args: argparse.Namespace, tweets: Sequence[Tweet], open_loop: list) -> Row:
-    """Per backend and ``--latency_bound`` cap, an ideal server (:func:`simulate` on the batch costs
-    of a one-worker reference): capacity, p50/p99 ``at`` loads and open-loop rates, speed-up."""
+    """Per backend and ``--latency_bound`` cap: an ideal server (:func:`simulate`, docs/serving)."""
     report: Row = {"batch_cost_ms": {}, "latency_bound": []}
     for backend in args.backends:
-        cells = [[b, False, args.max_batch_tokens] for b in range(1, max(args.latency_bound) + 1)]
+        sizes = range(1, max(args.latency_bound) + 1)  # in rounds: a drift hits every size alike
+        cells = [[b, False, args.max_batch_tokens] for _ in range(args.bound_rounds) for b in sizes]
         with pinned(args.server_cpus):
             found = measure(args, backend, tweets, [(1, args.server_threads[0])], cells)
-        cost = [0.0] + [row["batch"] / row["tweets_per_s"] for row in found]
+        per_cell = np.reshape([r["batch"] / r["tweets_per_s"] for r in found], (-1, len(sizes)))
+        cost = [0.0, *per_cell.mean(axis=0)]
         report["batch_cost_ms"][backend] = [c * 1000 for c in cost[1:]]
         runs = [(o["config"], r) for o in open_loop if o["backend"] == backend for r in o["runs"]]
         for cap in args.latency_bound:

@@ -120,6 +120,7 @@ def test_benchmark_runs_on_the_tiny_bundle(
     each table, the JSON holds them, and each ratio is computed from the figures next to it."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setitem(bench.FIXED, "bound_seconds", 5.0)  # simulated per rate
+    monkeypatch.setitem(bench.FIXED, "bound_rounds", 2)  # rounds of the batch costs
     out = tmp_path / "bench.json"
     returned = bench.main(
         [
