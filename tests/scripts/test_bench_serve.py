@@ -430,12 +430,11 @@ def raw_run(
     return raw | {"late": late, "dropped": dropped, "shed": errors, "retry_after": errors}
 
 
-def arrivals(rate: float, count: int, seed: int = 0) -> np.ndarray:
-    return np.cumsum(np.random.default_rng(seed).exponential(1 / rate, count))
-
-
-def test_one_tweet_per_batch_is_a_single_server_queue(bench: ModuleType) -> None:
-    times, service = arrivals(80.0, 200_000), 0.01  # load 0.8
+def test_one_tweet_per_batch_is_a_single_server_queue(
+    bench: ModuleType, workers: ModuleType
+) -> None:
+    times = np.array(workers.arrival_offsets(80.0, 2500.0, seed=0))  # the open loop's schedule
+    service = 0.01  # load 0.8
     latency = bench.simulate(times, np.array([0.0, service]), cap=1)
     done = np.empty_like(times)
     free = 0.0
@@ -446,9 +445,11 @@ def test_one_tweet_per_batch_is_a_single_server_queue(bench: ModuleType) -> None
     assert latency.mean() == pytest.approx(0.030, rel=0.05)
 
 
-def test_batches_grow_with_load_and_beat_one_at_a_time(bench: ModuleType) -> None:
+def test_batches_grow_with_load_and_beat_one_at_a_time(
+    bench: ModuleType, workers: ModuleType
+) -> None:
     cost = np.array([0.0, 0.010, 0.012, 0.014, 0.016])  # a batch of 4 costs 1.6x one tweet
-    times = arrivals(95.0, 50_000)  # load 0.95 one at a time
+    times = np.array(workers.arrival_offsets(95.0, 500.0, seed=0))  # load 0.95 one at a time
     batched, single = bench.simulate(times, cost, cap=4), bench.simulate(times, cost, cap=1)
     assert np.percentile(batched, 99) < np.percentile(single, 99) / 2
     assert np.all(batched >= cost[1] - 1e-12)  # nothing answers faster than the model runs
